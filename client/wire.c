@@ -1,0 +1,306 @@
+/*
+ * Frames on the socket (PROTOCOL.md §1). Requests are queued in c->out and
+ * written in batches; replies are read in large chunks into c->in and cut
+ * into frames there, except a frame too big for the chunk, which is read
+ * straight into its own allocation (its payload is never copied). Each
+ * complete frame is handed to pipeline.c.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client/internal.h"
+#include "client/wait.h"
+#include "common/clock.h"
+#include "proto/frame.h"
+
+#define READ_CHUNK ((size_t)64 << 10)
+
+static double io_deadline(const struct qmgr_conn *c)
+{
+    return c->io_timeout < 0 ? -1 : clock_now() + c->io_timeout;
+}
+
+void wire_drop(struct qmgr_conn *c, int code, const char *why)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    c->authenticated = false;
+    bytes_clear(&c->out);
+    bytes_clear(&c->in);
+    c->in_off = 0;
+    free(c->big.data);
+    c->big = (struct big_frame){0};
+    pipeline_fail_in_flight(c, code, why);
+}
+
+static int drop_with(struct qmgr_conn *c, int code, const char *why)
+{
+    conn_fail(c, code, "%s", why);
+    wire_drop(c, code, why);
+    return code;
+}
+
+static int drop_errno(struct qmgr_conn *c, const char *what, int err)
+{
+    conn_fail(c, QMGR_ECONN, "%s: %s", what, strerror(err));
+    wire_drop(c, QMGR_ECONN, c->error);
+    return QMGR_ECONN;
+}
+
+/* One recv into p; > 0 bytes, 0 when nothing is there yet, or a QMGR_E*
+ * code (the connection is dropped). */
+static ssize_t recv_some(struct qmgr_conn *c, void *p, size_t n)
+{
+    for (;;) {
+        ssize_t got = recv(c->fd, p, n, 0);
+        if (got > 0)
+            return got;
+        if (got == 0)
+            return drop_with(c, QMGR_ECONN, "the daemon closed the connection");
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        if (errno != EINTR)
+            return drop_errno(c, "read from the daemon", errno);
+    }
+}
+
+/* Frame lengths are signed on the wire; negative is Python's escape for
+ * frames over 2 GiB, which no reply of ours may be. */
+static int check_frame_length(struct qmgr_conn *c, uint32_t len, size_t max)
+{
+    if (len > INT32_MAX || len > max) {
+        conn_fail(c, QMGR_EPROTO, "the daemon sent a frame of %lu bytes (limit %zu)",
+                  (unsigned long)len, max);
+        wire_drop(c, QMGR_EPROTO, c->error);
+        return QMGR_EPROTO;
+    }
+    return QMGR_OK;
+}
+
+static int file_frame(struct qmgr_conn *c, uint8_t *frame, size_t len)
+{
+    int rc = pipeline_file_frame(c, frame, len);
+    if (rc)
+        wire_drop(c, rc, c->error);
+    return rc;
+}
+
+/* Moves the unread tail of c->in to its start. */
+static void compact_input(struct qmgr_conn *c)
+{
+    if (c->in_off == 0)
+        return;
+    size_t left = c->in.len - c->in_off;
+    memmove(c->in.data, c->in.data + c->in_off, left);
+    c->in.len = left;
+    c->in_off = 0;
+}
+
+/* Cuts the complete frames out of c->in; starts a big frame when one does
+ * not fit the chunk. Returns frames filed, or a QMGR_E* code. */
+static int cut_frames(struct qmgr_conn *c)
+{
+    int filed = 0;
+    while (c->in.len - c->in_off >= FRAME_HEADER_SIZE) {
+        const uint8_t *head = c->in.data + c->in_off;
+        uint32_t len = frame_read_be32(head);
+        int rc = check_frame_length(c, len, c->max_frame);
+        if (rc)
+            return rc;
+        size_t have = c->in.len - c->in_off - FRAME_HEADER_SIZE;
+        if (have < len && len <= READ_CHUNK)
+            break;
+        uint8_t *frame = malloc(len ? len : 1);
+        if (!frame)
+            return drop_with(c, QMGR_ECLIENTMEM, "out of memory for a reply frame");
+        size_t take = have < len ? have : len;
+        memcpy(frame, head + FRAME_HEADER_SIZE, take);
+        c->in_off += FRAME_HEADER_SIZE + take;
+        if (take < len) {
+            c->big = (struct big_frame){.data = frame, .len = len, .have = take};
+            break;
+        }
+        rc = file_frame(c, frame, len);
+        if (rc)
+            return rc;
+        filed++;
+    }
+    compact_input(c);
+    return filed;
+}
+
+/* Reads the rest of a big frame; 1 when it completed, 0 for not yet. */
+static int continue_big_frame(struct qmgr_conn *c)
+{
+    struct big_frame *b = &c->big;
+    ssize_t got = recv_some(c, b->data + b->have, b->len - b->have);
+    if (got <= 0)
+        return (int)got;
+    b->have += (size_t)got;
+    if (b->have < b->len)
+        return 0;
+    uint8_t *frame = b->data;
+    size_t len = b->len;
+    *b = (struct big_frame){0};
+    int rc = file_frame(c, frame, len);
+    return rc ? rc : 1;
+}
+
+/* Reads whatever the socket holds without blocking and files every complete
+ * frame. Returns the number filed, or a QMGR_E* code (connection dropped). */
+static int receive_available(struct qmgr_conn *c)
+{
+    int filed = 0;
+    if (!c->big.data && c->in.len > c->in_off) {
+        filed = cut_frames(c); /* bytes read along with the handshake */
+        if (filed < 0)
+            return filed;
+    }
+    for (;;) {
+        if (c->big.data) {
+            int rc = continue_big_frame(c);
+            if (rc < 0)
+                return rc;
+            if (rc == 0)
+                return filed;
+            filed++;
+            continue;
+        }
+        if (!bytes_reserve(&c->in, READ_CHUNK))
+            return drop_with(c, QMGR_ECLIENTMEM, "out of memory for the receive buffer");
+        ssize_t got = recv_some(c, c->in.data + c->in.len, READ_CHUNK);
+        if (got < 0)
+            return (int)got;
+        if (got == 0)
+            return filed;
+        c->in.len += (size_t)got;
+        int rc = cut_frames(c);
+        if (rc < 0)
+            return rc;
+        filed += rc;
+    }
+}
+
+static int drop_timed_out(struct qmgr_conn *c, const char *waiting_for)
+{
+    conn_fail(c, QMGR_ECONN, "no %s from the daemon within the I/O timeout (%gs)", waiting_for,
+              c->io_timeout);
+    wire_drop(c, QMGR_ECONN, c->error);
+    return QMGR_ECONN;
+}
+
+int wire_read_replies(struct qmgr_conn *c)
+{
+    if (c->fd < 0)
+        return conn_fail(c, QMGR_ECONN, "not connected");
+    for (;;) {
+        int filed = receive_available(c);
+        if (filed != 0)
+            return filed < 0 ? filed : QMGR_OK;
+        int ev = wait_fd(c->fd, POLLIN, pipeline_next_deadline(c));
+        if (ev == 0)
+            return drop_timed_out(c, "reply");
+        if (ev < 0)
+            return drop_errno(c, "poll", errno);
+    }
+}
+
+/* While we write, the daemon may be writing replies to us; reading them
+ * meanwhile keeps both sides' buffers from filling into a deadlock. Before
+ * authentication nothing is read here: handshake frames are read one by one. */
+static int wait_writable(struct qmgr_conn *c, double deadline)
+{
+    short events = c->authenticated ? POLLOUT | POLLIN : POLLOUT;
+    int ev = wait_fd(c->fd, events, deadline);
+    if (ev == 0)
+        return drop_timed_out(c, "progress writing a request");
+    if (ev < 0)
+        return drop_errno(c, "poll", errno);
+    if (c->authenticated && (ev & (POLLIN | POLLHUP | POLLERR))) {
+        int rc = receive_available(c);
+        if (rc < 0)
+            return rc;
+    }
+    return QMGR_OK;
+}
+
+int wire_flush(struct qmgr_conn *c)
+{
+    if (c->fd < 0)
+        return conn_fail(c, QMGR_ECONN, "not connected");
+    size_t off = 0;
+    double deadline = io_deadline(c);
+    while (off < c->out.len) {
+        ssize_t n = send(c->fd, c->out.data + off, c->out.len - off, MSG_NOSIGNAL);
+        if (n > 0) {
+            off += (size_t)n;
+            deadline = io_deadline(c);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            return drop_errno(c, "write to the daemon", errno);
+        int rc = wait_writable(c, deadline);
+        if (rc)
+            return rc;
+    }
+    bytes_clear(&c->out);
+    pipeline_mark_written(c);
+    return QMGR_OK;
+}
+
+bool wire_queue_frame(struct qmgr_conn *c, const void *payload, size_t len)
+{
+    uint8_t head[FRAME_HEADER_SIZE];
+    frame_write_be32(head, (uint32_t)len);
+    return bytes_reserve(&c->out, sizeof head + len) && bytes_append(&c->out, head, sizeof head) &&
+           bytes_append(&c->out, payload, len);
+}
+
+/* One complete frame of at most max bytes from c->in, or 0 if not there yet. */
+static int take_small_frame(struct qmgr_conn *c, uint8_t *buf, size_t max, size_t *len)
+{
+    if (c->in.len - c->in_off < FRAME_HEADER_SIZE)
+        return 0;
+    uint32_t n = frame_read_be32(c->in.data + c->in_off);
+    int rc = check_frame_length(c, n, max);
+    if (rc)
+        return rc;
+    if (c->in.len - c->in_off - FRAME_HEADER_SIZE < n)
+        return 0;
+    memcpy(buf, c->in.data + c->in_off + FRAME_HEADER_SIZE, n);
+    *len = n;
+    c->in_off += FRAME_HEADER_SIZE + n;
+    compact_input(c);
+    return 1;
+}
+
+int wire_read_small_frame(struct qmgr_conn *c, double deadline, uint8_t *buf, size_t max,
+                          size_t *len)
+{
+    for (;;) {
+        int rc = take_small_frame(c, buf, max, len);
+        if (rc)
+            return rc < 0 ? rc : QMGR_OK;
+        if (!bytes_reserve(&c->in, max + FRAME_HEADER_SIZE))
+            return drop_with(c, QMGR_ECLIENTMEM, "out of memory for the receive buffer");
+        ssize_t got = recv_some(c, c->in.data + c->in.len, c->in.cap - c->in.len);
+        if (got < 0)
+            return (int)got;
+        if (got > 0) {
+            c->in.len += (size_t)got;
+            continue;
+        }
+        int ev = wait_fd(c->fd, POLLIN, deadline);
+        if (ev == 0)
+            return drop_timed_out(c, "handshake message");
+        if (ev < 0)
+            return drop_errno(c, "poll", errno);
+    }
+}

@@ -1,0 +1,24 @@
+/* A growable byte buffer: the one container for frames being built or read. */
+#ifndef QMGR_COMMON_BYTES_H
+#define QMGR_COMMON_BYTES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct bytes {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+};
+
+/* Makes room for at least `more` bytes after len. False if out of memory. */
+bool bytes_reserve(struct bytes *b, size_t more);
+bool bytes_append(struct bytes *b, const void *p, size_t n);
+/* Removes the first n bytes (n <= len). */
+void bytes_consume(struct bytes *b, size_t n);
+void bytes_clear(struct bytes *b);
+/* Frees the storage; the buffer stays usable (empty). */
+void bytes_free(struct bytes *b);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * msgpack-RPC messages of PROTOCOL.md §3, one per frame.
+ *
+ * Decoding validates the frame with mp_scan() and reads it with the zero-copy
+ * cursor of mp.h: the request's params stay in the frame, so items can be
+ * sliced out byte for byte. Encoding uses msgpack-c's packer writing into a
+ * struct bytes; a frame is built in place (length patched at the end), so a
+ * response costs no extra copy.
+ */
+#ifndef QMGR_PROTO_RPC_H
+#define QMGR_PROTO_RPC_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/bytes.h"
+#include "mp.h"
+
+enum rpc_kind { RPC_REQUEST = 0, RPC_RESPONSE = 1, RPC_NOTIFICATION = 2 };
+
+struct rpc_request {
+    uint32_t msgid;
+    const char *method; /* not NUL-terminated */
+    uint32_t method_len;
+    uint32_t nparams;
+    struct mp_reader params; /* positioned at the first param */
+};
+
+struct rpc_response {
+    uint32_t msgid;
+    int error_code;            /* 0 when error is nil */
+    const char *error_message; /* not NUL-terminated; NULL when none */
+    uint32_t error_message_len;
+    struct mp_slice result; /* raw msgpack of the result */
+};
+
+/* Decodes a frame holding exactly one request (or notification, *kind tells).
+ * Returns false, with *why set to a static reason, for anything that is not a
+ * well-formed msgpack-RPC request or notification. */
+bool rpc_decode_request(const uint8_t *frame, size_t len, struct rpc_request *req,
+                        enum rpc_kind *kind, const char **why);
+
+/* Decodes a frame holding exactly one response. */
+bool rpc_decode_response(const uint8_t *frame, size_t len, struct rpc_response *resp,
+                         const char **why);
+
+/* Frame building: rpc_frame_begin() reserves the 4-byte header at out->len
+ * and returns its offset; pack the message with a packer made by
+ * rpc_packer_init(); rpc_frame_end() writes the length. It returns false, and
+ * removes the partial frame, when the header could not be reserved (out of
+ * memory) or the payload is over INT32_MAX. */
+void rpc_packer_init(msgpack_packer *pk, struct bytes *out);
+size_t rpc_frame_begin(struct bytes *out);
+bool rpc_frame_end(struct bytes *out, size_t frame_start);
+
+/* [0, msgid, method, <array of nparams>]: the caller packs nparams values. */
+void rpc_pack_request_head(msgpack_packer *pk, uint32_t msgid, const char *method,
+                           uint32_t nparams);
+/* [1, msgid, nil, <result>]: the caller packs the result. */
+void rpc_pack_response_ok_head(msgpack_packer *pk, uint32_t msgid);
+/* [1, msgid, [code, message], nil]: complete. */
+void rpc_pack_response_error(msgpack_packer *pk, uint32_t msgid, int code, const char *message);
+
+/* Packs a string / raw msgpack bytes (spliced unchanged). */
+void rpc_pack_cstr(msgpack_packer *pk, const char *s);
+void rpc_pack_strn(msgpack_packer *pk, const char *s, size_t len);
+void rpc_pack_raw(msgpack_packer *pk, const void *p, size_t len);
+
+#endif

@@ -1,0 +1,243 @@
+/*
+ * Bufs: shared maps of counters and values (PROTOCOL.md buf.*). Every change
+ * happens on the event loop's thread, so update and drain are atomic by
+ * construction; update is all-or-nothing through an undo log.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "objects.h"
+#include "proto/errors.h"
+
+static size_t entry_cost(const struct buf_entry *e)
+{
+    return sizeof *e + e->keylen + (e->kind == BUF_RAW ? e->v.raw.len : 0);
+}
+
+struct buf *buf_new(const char *name, struct memory *memory)
+{
+    struct buf *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->name = strdup(name);
+    if (!b->name) {
+        free(b);
+        return NULL;
+    }
+    b->memory = memory;
+    return b;
+}
+
+static void entry_free(struct buf *b, struct buf_entry *e)
+{
+    b->memory->used -= entry_cost(e);
+    if (e->kind == BUF_RAW)
+        free(e->v.raw.p);
+    free(e);
+}
+
+void buf_clear(struct buf *b)
+{
+    struct buf_entry *e, *tmp;
+    HASH_ITER(hh, b->entries, e, tmp)
+    {
+        HASH_DEL(b->entries, e);
+        entry_free(b, e);
+    }
+}
+
+void buf_free(struct buf *b)
+{
+    if (!b)
+        return;
+    buf_clear(b);
+    free(b->name);
+    free(b);
+}
+
+struct buf_entry *buf_find(const struct buf *b, const char *key, size_t keylen)
+{
+    struct buf_entry *e;
+    HASH_FIND(hh, b->entries, key, keylen, e);
+    return e;
+}
+
+static struct buf_entry *entry_add(struct buf *b, const char *key, size_t keylen)
+{
+    if (!memory_fits(b->memory, sizeof(struct buf_entry) + keylen))
+        return NULL;
+    struct buf_entry *e = calloc(1, sizeof *e + keylen);
+    if (!e)
+        return NULL;
+    memcpy(e->key, key, keylen);
+    e->keylen = keylen;
+    e->kind = BUF_INT;
+    HASH_ADD_KEYPTR(hh, b->entries, e->key, keylen, e);
+    b->memory->used += entry_cost(e);
+    return e;
+}
+
+static int add_number(struct buf_entry *e, const struct mp_number *delta)
+{
+    if (e->kind == BUF_RAW)
+        return QM_ENOTNUM;
+    if (e->kind == BUF_INT && !delta->is_float) {
+        int64_t sum;
+        if (__builtin_add_overflow(e->v.i, delta->i, &sum))
+            return QM_ERANGE;
+        e->v.i = sum;
+        return QM_OK;
+    }
+    double base = e->kind == BUF_INT ? (double)e->v.i : e->v.f;
+    e->v.f = base + (delta->is_float ? delta->f : (double)delta->i);
+    e->kind = BUF_FLOAT;
+    return QM_OK;
+}
+
+static void entry_number(const struct buf_entry *e, struct mp_number *n)
+{
+    n->is_float = e->kind == BUF_FLOAT;
+    n->i = e->kind == BUF_INT ? e->v.i : 0;
+    n->f = e->kind == BUF_FLOAT ? e->v.f : 0;
+}
+
+int buf_incr(struct buf *b, const char *key, size_t keylen, const struct mp_number *delta,
+             struct mp_number *result)
+{
+    struct buf_entry *e = buf_find(b, key, keylen);
+    bool created = false;
+    if (!e) {
+        e = entry_add(b, key, keylen);
+        if (!e)
+            return QM_ENOMEM;
+        created = true;
+    }
+    int rc = add_number(e, delta);
+    if (rc != QM_OK) {
+        if (created) {
+            HASH_DEL(b->entries, e);
+            entry_free(b, e);
+        }
+        return rc;
+    }
+    entry_number(e, result);
+    return QM_OK;
+}
+
+/* One step of an update, enough to take it back. */
+struct undo {
+    struct buf_entry *entry;
+    bool created;
+    enum buf_value_kind kind;
+    int64_t i;
+    double f;
+};
+
+static void undo_all(struct buf *b, struct undo *log, size_t n)
+{
+    while (n--) {
+        struct undo *u = &log[n];
+        if (u->created) {
+            HASH_DEL(b->entries, u->entry);
+            entry_free(b, u->entry);
+        } else {
+            u->entry->kind = u->kind;
+            u->entry->v.i = u->i;
+            if (u->kind == BUF_FLOAT)
+                u->entry->v.f = u->f;
+        }
+    }
+}
+
+static int apply_pair(struct buf *b, struct mp_reader *r, struct undo *u)
+{
+    const char *key;
+    uint32_t keylen;
+    struct mp_number delta;
+    if (!mp_read_str(r, &key, &keylen) || !mp_read_number(r, &delta))
+        return QM_EBADREQ;
+    struct buf_entry *e = buf_find(b, key, keylen);
+    u->created = !e;
+    if (!e && !(e = entry_add(b, key, keylen)))
+        return QM_ENOMEM;
+    u->entry = e;
+    u->kind = e->kind;
+    u->i = e->kind == BUF_INT ? e->v.i : 0;
+    u->f = e->kind == BUF_FLOAT ? e->v.f : 0;
+    int rc = add_number(e, &delta);
+    if (rc != QM_OK && u->created) {
+        HASH_DEL(b->entries, e);
+        entry_free(b, e);
+    }
+    return rc;
+}
+
+int buf_update(struct buf *b, struct mp_reader map, uint32_t npairs)
+{
+    struct undo small[64];
+    struct undo *log = npairs <= 64 ? small : malloc(npairs * sizeof *log);
+    if (!log)
+        return QM_ENOMEM;
+    int rc = QM_OK;
+    uint32_t done;
+    for (done = 0; done < npairs; done++) {
+        rc = apply_pair(b, &map, &log[done]);
+        if (rc != QM_OK)
+            break;
+    }
+    if (rc != QM_OK)
+        undo_all(b, log, done);
+    if (log != small)
+        free(log);
+    return rc;
+}
+
+int buf_set(struct buf *b, const char *key, size_t keylen, const struct mp_slice *value)
+{
+    struct mp_reader r;
+    struct mp_number n;
+    mp_reader_init(&r, value->p, value->len);
+    bool numeric = mp_read_number(&r, &n);
+    uint8_t *raw = NULL;
+    if (!numeric) {
+        if (!memory_fits(b->memory, value->len) || !(raw = malloc(value->len ? value->len : 1)))
+            return QM_ENOMEM;
+        memcpy(raw, value->p, value->len);
+    }
+    struct buf_entry *e = buf_find(b, key, keylen);
+    if (!e && !(e = entry_add(b, key, keylen))) {
+        free(raw);
+        return QM_ENOMEM;
+    }
+    b->memory->used -= entry_cost(e);
+    if (e->kind == BUF_RAW)
+        free(e->v.raw.p);
+    if (numeric) {
+        e->kind = n.is_float ? BUF_FLOAT : BUF_INT;
+        if (n.is_float)
+            e->v.f = n.f;
+        else
+            e->v.i = n.i;
+    } else {
+        e->kind = BUF_RAW;
+        e->v.raw.p = raw;
+        e->v.raw.len = value->len;
+    }
+    b->memory->used += entry_cost(e);
+    return QM_OK;
+}
+
+int buf_del(struct buf *b, const char *key, size_t keylen)
+{
+    struct buf_entry *e = buf_find(b, key, keylen);
+    if (!e)
+        return QM_ENOKEY;
+    HASH_DEL(b->entries, e);
+    entry_free(b, e);
+    return QM_OK;
+}
+
+uint64_t buf_len(const struct buf *b)
+{
+    return HASH_COUNT(b->entries);
+}

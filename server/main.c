@@ -1,0 +1,167 @@
+/* qmgrd: flags, configuration, the authkey, then the event loop. */
+#include <getopt.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "server.h"
+
+enum { OPT_CHECK_CONFIG = 256, OPT_VERSION };
+
+struct options {
+    const char *config_path;
+    const char *listen;
+    const char *authkey_file;
+    const char *state_dir;
+    bool check_config;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: qmgrd [-c FILE] [-l ADDR] [-k KEYFILE] [-d STATE_DIR] [--check-config]\n"
+            "             [--version]\n"
+            "  -c, --config FILE      read FILE (INI; see qmgrd.conf); default: built-in defaults\n"
+            "  -l, --listen ADDR      host:port, [v6]:port or unix:/path (default %s)\n"
+            "  -k, --authkey KEYFILE  the shared key (created, random, 0600, if missing)\n"
+            "  -d, --state-dir DIR    where the default key file and the journal live\n"
+            "      --check-config     check the configuration and exit\n"
+            "      --version          print the version and exit\n",
+            CONFIG_DEFAULT_LISTEN);
+}
+
+/* 0: go on; otherwise the exit status + 1. */
+static int parse_options(int argc, char **argv, struct options *o)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"authkey", required_argument, NULL, 'k'},
+        {"state-dir", required_argument, NULL, 'd'},
+        {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:l:k:d:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': o->config_path = optarg; break;
+        case 'l': o->listen = optarg; break;
+        case 'k': o->authkey_file = optarg; break;
+        case 'd': o->state_dir = optarg; break;
+        case OPT_CHECK_CONFIG: o->check_config = true; break;
+        case OPT_VERSION: printf("qmgrd %s\n", QMGR_VERSION); return 1;
+        case 'h': usage(stdout); return 1;
+        default: usage(stderr); return 3;
+        }
+    }
+    if (optind < argc) {
+        usage(stderr);
+        return 3;
+    }
+    return 0;
+}
+
+static bool override(char **field, const char *value)
+{
+    if (!value)
+        return true;
+    char *copy = strdup(value);
+    if (!copy)
+        return false;
+    free(*field);
+    *field = copy;
+    return true;
+}
+
+static bool load_config(struct qm_config *cfg, const struct options *o)
+{
+    char err[512];
+    config_init(cfg);
+    if (o->config_path) {
+        if (!config_load(cfg, o->config_path, err, sizeof err)) {
+            fprintf(stderr, "qmgrd: %s\n", err);
+            return false;
+        }
+    } else {
+        config_add_default_objects(cfg);
+    }
+    if (!override(&cfg->listen, o->listen) || !override(&cfg->authkey_file, o->authkey_file) ||
+        !override(&cfg->state_dir, o->state_dir)) {
+        fprintf(stderr, "qmgrd: out of memory\n");
+        return false;
+    }
+    return true;
+}
+
+static bool load_authkey(struct authkey *key, const struct qm_config *cfg)
+{
+    char err[512];
+    bool created = false;
+    char *path = config_authkey_path(cfg);
+    bool ok = path && authkey_create_if_missing(path, &created, err, sizeof err) &&
+              authkey_load(key, path, err, sizeof err);
+    if (!path)
+        log_err("out of memory");
+    else if (!ok)
+        log_err("authkey: %s", err);
+    else if (created)
+        log_notice("created a new random authkey in %s (clients need it)", path);
+    free(path);
+    return ok;
+}
+
+/* Room for max_connections descriptors, as far as the hard limit allows. */
+static void raise_fd_limit(uint64_t max_connections)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)max_connections + 64;
+    if (rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+        log_warn("open files limited to %llu: fewer than max_connections can connect",
+                 (unsigned long long)rl.rlim_cur);
+}
+
+int main(int argc, char **argv)
+{
+    struct options opts = {0};
+    log_init("qmgrd");
+    int rc = parse_options(argc, argv, &opts);
+    if (rc)
+        return rc - 1;
+    struct qm_config cfg;
+    if (!load_config(&cfg, &opts)) {
+        config_free(&cfg);
+        return 1;
+    }
+    if (opts.check_config) {
+        printf("%s: configuration OK (%zu objects)\n",
+               opts.config_path ? opts.config_path : "defaults", cfg.nobjects);
+        config_free(&cfg);
+        return 0;
+    }
+    log_set_level(cfg.log_level);
+    if (sodium_init() < 0) {
+        log_err("libsodium failed to initialise");
+        config_free(&cfg);
+        return 1;
+    }
+    struct server *srv = calloc(1, sizeof *srv);
+    if (!srv || !load_authkey(&srv->key, &cfg)) {
+        free(srv);
+        config_free(&cfg);
+        return 1;
+    }
+    raise_fd_limit(cfg.max_connections);
+    rc = server_init(srv, &cfg, opts.config_path) ? server_run(srv) : 1;
+    server_free(srv);
+    free(srv);
+    return rc;
+}

@@ -1,0 +1,229 @@
+/*
+ * The daemon's data model: queues, bufs, the parked requests and leases that
+ * tie them to connections, and the registry of named objects. No libevent
+ * types here: everything in queue.c, buf.c, itemq.c and registry.c can be
+ * driven by a unit test with no event loop (STYLE.md).
+ */
+#ifndef QMGR_SERVER_OBJECTS_H
+#define QMGR_SERVER_OBJECTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <uthash.h>
+
+#include "common/bytes.h"
+#include "common/config.h"
+#include "proto/mp.h"
+
+/* Bytes the daemon holds for clients (items, parked puts, leases, buf
+ * entries), checked against max_memory before anything is stored. */
+struct memory {
+    uint64_t used;
+    uint64_t max;
+};
+
+static inline bool memory_fits(const struct memory *m, uint64_t n)
+{
+    return m->used <= m->max && n <= m->max - m->used;
+}
+
+/*
+ * itemq: a FIFO of msgpack items packed back to back in 64 KiB segments, so a
+ * queued item costs its own bytes and nothing more (no malloc, no header per
+ * item). An item's length is not stored: items were validated when put, so
+ * mp_skip finds where each ends. Segments fill from the back for push_back
+ * and from the front for push_front (redelivery).
+ */
+struct segment;
+
+struct itemq {
+    struct segment *head;
+    struct segment *tail;
+    struct segment *spare; /* one empty segment kept to avoid malloc churn */
+    uint64_t count;
+    uint64_t bytes;
+};
+
+bool itemq_push_back(struct itemq *q, const uint8_t *item, size_t len);
+bool itemq_push_front(struct itemq *q, const uint8_t *item, size_t len);
+/* The head item, valid until the next change to q. False when empty. */
+bool itemq_front(const struct itemq *q, struct mp_slice *item);
+void itemq_pop_front(struct itemq *q);
+void itemq_clear(struct itemq *q);
+
+/* Walks items from the head without removing them. */
+struct itemq_iter {
+    const struct segment *seg;
+    size_t off;
+};
+void itemq_iter_init(const struct itemq *q, struct itemq_iter *it);
+bool itemq_iter_next(struct itemq_iter *it, struct mp_slice *item);
+
+/*
+ * A parked request: a blocked get/get_many, put/put_many or join. It belongs
+ * to its connection (owner) and waits in one of its queue's FIFOs; the owner
+ * arms a timer (timer) and frees the waiter.
+ */
+enum waiter_kind { WAIT_GET, WAIT_PUT, WAIT_JOIN };
+
+struct waiter {
+    enum waiter_kind kind;
+    struct queue *queue;
+    void *owner;
+    uint32_t msgid;
+    bool many;            /* get_many / put_many: the reply differs */
+    uint32_t max_items;   /* get_many */
+    struct bytes pending; /* put: the items still to put, back to back */
+    size_t pending_off;
+    uint64_t put_done; /* put_many: items already put */
+    void *timer;
+    TAILQ_ENTRY(waiter) queue_link;
+    TAILQ_ENTRY(waiter) owner_link;
+};
+TAILQ_HEAD(waiter_list, waiter);
+
+/*
+ * A lease: an item handed out by a queue with redeliver = on, owned by the
+ * connection that got it until a task_done settles it. If the connection
+ * closes first, its leases go back to the head of their queues.
+ */
+struct lease {
+    struct queue *queue;
+    TAILQ_ENTRY(lease) link;
+    size_t len;
+    uint8_t item[];
+};
+TAILQ_HEAD(lease_list, lease);
+
+/* What a queue asks of its owner (the server) when a parked request can
+ * complete. The owner removes nothing itself: the queue has already unlinked
+ * the waiter from its FIFO when it calls these. */
+struct queue_hooks {
+    /* Items are available: pop them with queue_take() for w. */
+    void (*getter_ready)(struct waiter *w);
+    /* All of w's items are in the queue. */
+    void (*putter_done)(struct waiter *w);
+    /* unfinished reached zero. */
+    void (*joiner_done)(struct waiter *w);
+};
+
+struct queue {
+    char *name;
+    uint64_t maxsize; /* 0: unbounded */
+    bool redeliver;
+    struct itemq items;
+    uint64_t unfinished;
+    uint64_t puts;
+    uint64_t gets;
+    uint64_t redelivered;
+    uint64_t leased; /* items out on leases */
+    struct waiter_list getters;
+    struct waiter_list putters;
+    struct waiter_list joiners;
+    uint32_t ngetters;
+    uint32_t nputters;
+    struct memory *memory;
+    const struct queue_hooks *hooks;
+};
+
+struct queue *queue_new(const char *name, uint64_t maxsize, bool redeliver, struct memory *memory,
+                        const struct queue_hooks *hooks);
+/* Only for a queue with no waiters and no leases (registry_free, reload). */
+void queue_free(struct queue *q);
+
+bool queue_has_room(const struct queue *q);
+/* Appends an item; 0 or QM_ENOMEM. The caller checks room and max_item. */
+int queue_put(struct queue *q, const uint8_t *item, size_t len);
+/* Pops up to max items, calling sink for each while its bytes are valid; with
+ * redeliver each taken item is leased to *leases. Returns the count. */
+typedef void (*item_sink)(void *ctx, const uint8_t *item, size_t len);
+uint32_t queue_take(struct queue *q, uint32_t max, struct lease_list *leases, item_sink sink,
+                    void *ctx);
+/* Lowers unfinished by count, settling the caller's oldest leases on this
+ * queue first. QM_EVALUE (and nothing changed) if count > unfinished. */
+int queue_task_done(struct queue *q, uint64_t count, struct lease_list *leases);
+uint64_t queue_purge(struct queue *q);
+
+/* Parking: the waiter joins the queue's FIFO of its kind. */
+void queue_park(struct queue *q, struct waiter *w);
+/* Unlinks a waiter whose timer fired or whose owner went away. */
+void queue_unpark(struct waiter *w);
+/* Hands items to parked getters and room to parked putters, in arrival
+ * order, and releases joiners at unfinished == 0; called after every change. */
+void queue_serve(struct queue *q);
+/* A closed connection's leases go back to the heads of their queues, in
+ * order; queues are then served. */
+void queue_return_leases(struct lease_list *leases);
+
+/* buf: a map of string keys to int64, double or raw msgpack values. */
+enum buf_value_kind { BUF_INT, BUF_FLOAT, BUF_RAW };
+
+struct buf_entry {
+    UT_hash_handle hh;
+    enum buf_value_kind kind;
+    union {
+        int64_t i;
+        double f;
+        struct {
+            uint8_t *p;
+            size_t len;
+        } raw;
+    } v;
+    size_t keylen;
+    char key[];
+};
+
+struct buf {
+    char *name;
+    struct buf_entry *entries; /* uthash head */
+    struct memory *memory;
+};
+
+struct buf *buf_new(const char *name, struct memory *memory);
+void buf_free(struct buf *b);
+/* Adds delta to key (missing = 0): int+int stays int (QM_ERANGE on overflow),
+ * anything+float is float; QM_ENOTNUM when the value is not a number. */
+int buf_incr(struct buf *b, const char *key, size_t keylen, const struct mp_number *delta,
+             struct mp_number *result);
+/* Applies every {key: delta} of a validated map, or none (first error code). */
+int buf_update(struct buf *b, struct mp_reader map, uint32_t npairs);
+/* Stores a value: numbers as numbers (so incr works on them), anything else
+ * as raw msgpack. */
+int buf_set(struct buf *b, const char *key, size_t keylen, const struct mp_slice *value);
+struct buf_entry *buf_find(const struct buf *b, const char *key, size_t keylen);
+int buf_del(struct buf *b, const char *key, size_t keylen);
+uint64_t buf_len(const struct buf *b);
+void buf_clear(struct buf *b);
+
+/* The registry: named objects from the configuration. */
+struct object {
+    char *name;
+    char *accessor;
+    enum object_type type;
+    union {
+        struct queue *queue;
+        struct buf *buf;
+    } u;
+    UT_hash_handle hh;          /* by name */
+    UT_hash_handle hh_accessor; /* by accessor method name */
+};
+
+struct registry {
+    struct object *by_name;
+    struct object *by_accessor;
+    struct memory *memory;
+    const struct queue_hooks *hooks;
+};
+
+void registry_init(struct registry *r, struct memory *memory, const struct queue_hooks *hooks);
+/* Creates the configured objects, or (on reload) adds new ones and updates
+ * the limits of existing ones. Objects missing from the new list are dropped
+ * when idle and kept with a warning otherwise. False on allocation failure. */
+bool registry_apply(struct registry *r, const struct object_config *objs, size_t n);
+struct object *registry_find(const struct registry *r, const char *name, size_t len);
+struct object *registry_find_accessor(const struct registry *r, const char *name, size_t len);
+void registry_free(struct registry *r);
+
+#endif

@@ -1,0 +1,152 @@
+/* The param checker of every method (server.h has the spec letters). */
+#include <math.h>
+#include <string.h>
+
+#include "proto/errors.h"
+#include "server.h"
+
+static bool skip_values(struct mp_reader *r, uint64_t n)
+{
+    struct mp_slice value;
+    while (n--)
+        if (!mp_skip(r, &value))
+            return false;
+    return true;
+}
+
+static bool count_ok(const char *spec, uint32_t n)
+{
+    uint32_t required = 0, total = 0;
+    bool optional = false;
+    for (const char *s = spec; *s; s++) {
+        if (*s == '|') {
+            optional = true;
+            continue;
+        }
+        total++;
+        if (!optional)
+            required++;
+    }
+    return n >= required && n <= total;
+}
+
+static int read_object(const struct registry *reg, struct mp_reader *r, enum object_type type,
+                       struct params *out, const char **detail)
+{
+    const char *name;
+    uint32_t len;
+    if (!mp_read_str(r, &name, &len)) {
+        *detail = "object name must be a string";
+        return QM_EBADREQ;
+    }
+    out->object = registry_find(reg, name, len);
+    if (!out->object)
+        return QM_ENOENT;
+    if (out->object->type != type)
+        return QM_ETYPE;
+    return QM_OK;
+}
+
+static int read_timeout(struct mp_reader *r, double *timeout, const char **detail)
+{
+    struct mp_number n;
+    if (mp_read_nil(r)) {
+        *timeout = -1;
+        return QM_OK;
+    }
+    if (!mp_read_number(r, &n)) {
+        *detail = "timeout must be nil or a number of seconds";
+        return QM_EBADREQ;
+    }
+    double t = n.is_float ? n.f : (double)n.i;
+    if (!(t >= 0) || isinf(t)) {
+        *detail = "timeout must not be negative";
+        return QM_EBADREQ;
+    }
+    /* Beyond a year is "forever" in practice, and keeps timevals sane. */
+    *timeout = t > 31536000.0 ? -1 : t;
+    return QM_OK;
+}
+
+static int read_uint(struct mp_reader *r, uint64_t min, uint64_t *v, const char **detail)
+{
+    if (!mp_read_uint(r, v) || *v < min) {
+        *detail = min ? "expected an integer >= 1" : "expected a non-negative integer";
+        return QM_EBADREQ;
+    }
+    return QM_OK;
+}
+
+static int read_param(const struct registry *reg, char kind, struct mp_reader *r,
+                      struct params *out, const char **detail)
+{
+    const char *s;
+    uint32_t len;
+    switch (kind) {
+    case 'q':
+        return read_object(reg, r, OBJECT_QUEUE, out, detail);
+    case 'b':
+        return read_object(reg, r, OBJECT_BUF, out, detail);
+    case 's':
+        if (!mp_read_str(r, &s, &len)) {
+            *detail = "expected a string";
+            return QM_EBADREQ;
+        }
+        out->str.p = (const uint8_t *)s;
+        out->str.len = len;
+        return QM_OK;
+    case 'v':
+        return mp_skip(r, &out->value) ? QM_OK : QM_EBADREQ;
+    case 't':
+        return read_timeout(r, &out->timeout, detail);
+    case 'c':
+        return read_uint(r, 1, &out->count, detail);
+    case 'u':
+        return read_uint(r, 0, &out->uint, detail);
+    case 'n':
+        if (!mp_read_number(r, &out->number)) {
+            *detail = "expected an integer or a float";
+            return QM_EBADREQ;
+        }
+        return QM_OK;
+    case 'a':
+        if (!mp_read_array(r, &out->list_len)) {
+            *detail = "expected an array";
+            return QM_EBADREQ;
+        }
+        out->list = *r;
+        return skip_values(r, out->list_len) ? QM_OK : QM_EBADREQ;
+    case 'm':
+        if (!mp_read_map(r, &out->list_len)) {
+            *detail = "expected a map";
+            return QM_EBADREQ;
+        }
+        out->list = *r;
+        return skip_values(r, 2 * (uint64_t)out->list_len) ? QM_OK : QM_EBADREQ;
+    }
+    return QM_EBADREQ;
+}
+
+int params_parse(const struct registry *reg, const char *spec, const struct rpc_request *req,
+                 struct params *out, const char **detail)
+{
+    *detail = NULL;
+    out->timeout = -1;
+    out->count = 1;
+    out->uint = 1;
+    if (!count_ok(spec, req->nparams)) {
+        *detail = "wrong number of params";
+        return QM_EBADREQ;
+    }
+    struct mp_reader r = req->params;
+    uint32_t i = 0;
+    for (const char *s = spec; *s && i < req->nparams; s++) {
+        if (*s == '|')
+            continue;
+        int rc = read_param(reg, *s, &r, out, detail);
+        if (rc != QM_OK)
+            return rc;
+        i++;
+    }
+    return QM_OK;
+}

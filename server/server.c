@@ -1,0 +1,193 @@
+/* The event loop: signals, lifecycle (start, reload, graceful stop) and the
+ * end-of-event work every callback finishes with. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "server.h"
+
+/* How long a stopping daemon waits for replies to drain before it closes
+ * the connections that are still not reading. */
+#define SHUTDOWN_GRACE_S 5
+
+static void apply_limits(struct server *srv)
+{
+    srv->memory.max = srv->config.max_memory;
+    log_set_level(srv->config.log_level);
+}
+
+static void notify_status(struct server *srv)
+{
+    char status[160];
+    snprintf(status, sizeof status, "STATUS=%u connections, %llu ops, %s", srv->nconns,
+             (unsigned long long)srv->counters.ops, srv->listen_addr);
+    notify_send(status);
+}
+
+static void on_grace_over(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct server *srv = arg;
+    log_warn("%u connections still had replies pending at shutdown; closed", srv->nconns);
+    event_base_loopbreak(srv->base);
+}
+
+static void begin_shutdown(struct server *srv, int signo)
+{
+    if (srv->stopping)
+        return;
+    srv->stopping = true;
+    log_notice("received %s; stopping", strsignal(signo));
+    notify_send("STOPPING=1");
+    server_unlisten(srv);
+    struct conn *c, *next;
+    for (c = TAILQ_FIRST(&srv->conns); c; c = next) {
+        next = TAILQ_NEXT(c, link);
+        if (c->state == CONN_READY) {
+            conn_shutdown_waiters(c);
+            c->state = CONN_CLOSING; /* closed once its replies are out */
+            event_del(c->read_ev);
+            conn_want_flush(c);
+        } else {
+            conn_close(c, NULL);
+        }
+    }
+    struct timeval grace = {SHUTDOWN_GRACE_S, 0};
+    event_base_once(srv->base, -1, EV_TIMEOUT, on_grace_over, srv, &grace);
+}
+
+static void reload(struct server *srv)
+{
+    if (!srv->config_path) {
+        log_notice("SIGHUP: no configuration file to reload");
+        return;
+    }
+    notify_send("RELOADING=1");
+    char err[512];
+    struct qm_config fresh;
+    config_init(&fresh);
+    if (!config_load(&fresh, srv->config_path, err, sizeof err)) {
+        log_err("reload refused, keeping the running configuration: %s", err);
+        config_free(&fresh);
+        notify_send("READY=1");
+        return;
+    }
+    if (strcmp(fresh.listen, srv->config.listen) != 0)
+        log_warn("reload: listen changed; it takes effect at the next start");
+    /* The address and key stay those the daemon started with. */
+    free(fresh.listen);
+    fresh.listen = strdup(srv->config.listen);
+    if (!fresh.listen || !registry_apply(&srv->registry, fresh.objects, fresh.nobjects)) {
+        log_err("reload: out of memory");
+        config_free(&fresh);
+        notify_send("READY=1");
+        return;
+    }
+    config_free(&srv->config);
+    srv->config = fresh;
+    apply_limits(srv);
+    log_notice("reloaded %s: %u objects", srv->config_path,
+               HASH_CNT(hh, srv->registry.by_name));
+    notify_send("READY=1");
+}
+
+static void on_signal(evutil_socket_t signo, short what, void *arg)
+{
+    (void)what;
+    struct server *srv = arg;
+    if (signo == SIGHUP)
+        reload(srv);
+    else
+        begin_shutdown(srv, (int)signo);
+    server_after_event(srv);
+}
+
+void server_after_event(struct server *srv)
+{
+    struct conn *c;
+    while ((c = TAILQ_FIRST(&srv->flush_list))) {
+        TAILQ_REMOVE(&srv->flush_list, c, flush_link);
+        c->flush_queued = false;
+        conn_flush(c);
+    }
+    while ((c = TAILQ_FIRST(&srv->closed_list))) {
+        TAILQ_REMOVE(&srv->closed_list, c, link);
+        conn_free(c);
+    }
+    if (srv->stopping && srv->nconns == 0)
+        event_base_loopbreak(srv->base);
+}
+
+static bool add_signals(struct server *srv)
+{
+    const int signos[] = {SIGTERM, SIGINT, SIGHUP};
+    for (size_t i = 0; i < sizeof signos / sizeof signos[0]; i++) {
+        srv->signals[i] = evsignal_new(srv->base, signos[i], on_signal, srv);
+        if (!srv->signals[i] || evsignal_add(srv->signals[i], NULL) != 0)
+            return false;
+    }
+    return true;
+}
+
+bool server_init(struct server *srv, struct qm_config *config, const char *config_path)
+{
+    srv->config = *config;
+    srv->config_path = config_path;
+    srv->started = clock_now();
+    TAILQ_INIT(&srv->conns);
+    TAILQ_INIT(&srv->flush_list);
+    TAILQ_INIT(&srv->closed_list);
+    apply_limits(srv);
+    registry_init(&srv->registry, &srv->memory, &server_queue_hooks);
+    signal(SIGPIPE, SIG_IGN);
+    srv->base = event_base_new();
+    if (!srv->base) {
+        log_err("cannot create the event loop");
+        return false;
+    }
+    if (!registry_apply(&srv->registry, srv->config.objects, srv->config.nobjects)) {
+        log_err("out of memory creating the objects");
+        return false;
+    }
+    if (!add_signals(srv)) {
+        log_err("cannot install signal handlers");
+        return false;
+    }
+    return server_listen(srv);
+}
+
+int server_run(struct server *srv)
+{
+    notify_send("READY=1");
+    notify_status(srv);
+    log_info("ready: %u objects, max_connections %llu, max_memory %llu",
+             HASH_CNT(hh, srv->registry.by_name),
+             (unsigned long long)srv->config.max_connections,
+             (unsigned long long)srv->config.max_memory);
+    if (event_base_dispatch(srv->base) < 0) {
+        log_err("event loop failed");
+        return 1;
+    }
+    log_notice("stopped");
+    return 0;
+}
+
+void server_free(struct server *srv)
+{
+    struct conn *c;
+    while ((c = TAILQ_FIRST(&srv->conns)))
+        conn_close(c, NULL);
+    server_after_event(srv);
+    server_unlisten(srv);
+    registry_free(&srv->registry);
+    for (size_t i = 0; i < sizeof srv->signals / sizeof srv->signals[0]; i++)
+        if (srv->signals[i])
+            event_free(srv->signals[i]);
+    if (srv->base)
+        event_base_free(srv->base);
+    authkey_free(&srv->key);
+    config_free(&srv->config);
+}

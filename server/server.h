@@ -1,0 +1,171 @@
+/*
+ * qmgrd's server side: the event loop, connections and the method dispatch.
+ * One thread owns everything (DESIGN.md "The daemon").
+ */
+#ifndef QMGR_SERVER_SERVER_H
+#define QMGR_SERVER_SERVER_H
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "common/authkey.h"
+#include "common/bytes.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "objects.h"
+#include "proto/handshake.h"
+#include "proto/rpc.h"
+
+/* Bytes read from a socket in one go; also bounds the requests one
+ * connection gets served per loop turn, so no client starves the others. */
+#define READ_CHUNK (64 * 1024)
+
+/*
+ * A connection's life: the handshake steps are the handshake's own state
+ * (hs.step); READY serves requests; CLOSING waits for its last bytes (e.g.
+ * #FAILURE#) to go out; CLOSED is freed after the current event.
+ */
+enum conn_state { CONN_HANDSHAKE, CONN_READY, CONN_CLOSING, CONN_CLOSED };
+
+struct server;
+
+struct conn {
+    uint64_t id;
+    int fd;
+    enum conn_state state;
+    struct server *srv;
+    struct event *read_ev;
+    struct event *write_ev;
+    struct event *handshake_timer;
+    struct hs_server hs;
+    struct bytes in;  /* an incomplete frame carried over between reads */
+    struct bytes out; /* reply frames not yet written; out_off of them sent */
+    size_t out_off;
+    msgpack_packer packer; /* writes into out */
+    bool read_paused; /* backpressure: too many reply bytes waiting */
+    bool flush_queued;
+    double since;
+    uint64_t ops;
+    char peer[64];
+    struct waiter_list waiters; /* this connection's parked requests */
+    struct lease_list leases;
+    TAILQ_ENTRY(conn) link;       /* server's connections */
+    TAILQ_ENTRY(conn) flush_link; /* server's connections with output to write */
+};
+TAILQ_HEAD(conn_list, conn);
+
+struct server_counters {
+    uint64_t ops;
+    uint64_t connections_total;
+    uint64_t connections_rejected;
+    uint64_t auth_failures;
+    uint64_t protocol_errors;
+};
+
+struct server {
+    struct event_base *base;
+    struct evconnlistener *listener;
+    struct event *signals[3];
+    struct qm_config config;
+    const char *config_path; /* NULL: defaults and flags only */
+    struct authkey key;
+    struct memory memory;
+    struct registry registry;
+    struct conn_list conns;
+    struct conn_list flush_list;
+    struct conn_list closed_list;
+    uint32_t nconns;
+    uint64_t next_conn_id;
+    double started;
+    bool stopping;
+    struct server_counters counters;
+    uint8_t read_buf[READ_CHUNK];
+    char listen_addr[128]; /* as bound, e.g. 127.0.0.1:50002 */
+};
+
+/* server.c */
+bool server_init(struct server *srv, struct qm_config *config, const char *config_path);
+int server_run(struct server *srv);
+void server_free(struct server *srv);
+/* Ends every event callback: writes pending replies, frees closed
+ * connections (never in the middle of a callback that may touch them). */
+void server_after_event(struct server *srv);
+extern const struct queue_hooks server_queue_hooks;
+
+/* listen.c */
+bool server_listen(struct server *srv);
+void server_unlisten(struct server *srv);
+
+/* conn.c */
+void conn_accept(struct server *srv, int fd, const struct sockaddr *addr, int socklen);
+void conn_close(struct conn *c, const char *why);
+/* Marks the connection for the end-of-event flush. */
+void conn_want_flush(struct conn *c);
+void conn_flush(struct conn *c);
+/* Answers every parked request with ESHUTDOWN. */
+void conn_shutdown_waiters(struct conn *c);
+void conn_free(struct conn *c);
+
+/* reply.c: the one way replies are built, into c->out. */
+msgpack_packer *reply_begin(struct conn *c, uint32_t msgid, size_t *frame_start);
+void reply_end(struct conn *c, size_t frame_start);
+void reply_nil(struct conn *c, uint32_t msgid);
+void reply_error(struct conn *c, uint32_t msgid, int code, const char *detail);
+void reply_uint(struct conn *c, uint32_t msgid, uint64_t v);
+
+/* dispatch.c: the method table of PROTOCOL.md. */
+void dispatch_request(struct conn *c, const struct rpc_request *req);
+
+struct params;
+
+/* Method handlers, one file per family: their code is their semantics only;
+ * params arrive checked against the spec of the method table. */
+typedef void method_handler(struct conn *c, uint32_t msgid, struct params *p);
+method_handler m_ping, m_lookup, m_objects, m_stats, m_clients;
+method_handler m_queue_put, m_queue_put_many, m_queue_get, m_queue_get_many, m_queue_task_done,
+    m_queue_join, m_queue_qsize, m_queue_stat, m_queue_peek, m_queue_purge;
+method_handler m_buf_incr, m_buf_update, m_buf_set, m_buf_get, m_buf_del, m_buf_len, m_buf_items,
+    m_buf_drain, m_buf_clear;
+/* queue_methods.c: the fields of queue.stat, also part of objects' rows. */
+#define QUEUE_STAT_FIELDS 9
+void pack_queue_stat(msgpack_packer *pk, const struct queue *q);
+/* info_methods.c: an object's descriptor, with its stats or without. */
+void pack_descriptor(msgpack_packer *pk, const struct object *o, bool with_stats);
+
+/* params.c: the one param checker every method goes through. A spec is a
+ * string of one letter per param, optional ones after '|':
+ *   q queue name, b buf name (resolved: ENOENT, ETYPE)   s string
+ *   v any value   t timeout (nil = forever, default)   c count >= 1 (default 1)
+ *   u unsigned int (default 1)   n number (int or float)   a array   m map */
+struct params {
+    struct object *object;
+    struct mp_slice str;
+    struct mp_slice value;
+    double timeout; /* seconds; < 0 = forever */
+    uint64_t count;
+    uint64_t uint;
+    struct mp_number number;
+    struct mp_reader list; /* array items or map pairs, positioned at the first */
+    uint32_t list_len;
+};
+/* QM_OK, or the error code to answer with (detail says more, may be NULL). */
+int params_parse(const struct registry *reg, const char *spec, const struct rpc_request *req,
+                 struct params *out, const char **detail);
+
+/* waiting.c: parked requests and their timers. */
+/* Parks a request on q, with a timer unless timeout is forever (< 0). A
+ * parked put keeps a copy of its items (pending, back to back). Answers
+ * ENOMEM itself and returns NULL if it cannot. */
+struct waiter *waiter_park(struct conn *c, struct queue *q, enum waiter_kind kind, uint32_t msgid,
+                           double timeout, const uint8_t *pending, size_t pending_len);
+/* Frees a waiter already unlinked from its queue. */
+void waiter_free(struct waiter *w);
+
+/* notify.c: sd_notify(3)'s datagram protocol, a no-op without NOTIFY_SOCKET. */
+void notify_send(const char *message);
+
+#endif

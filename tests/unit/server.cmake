@@ -1,0 +1,7 @@
+# The daemon's data model, driven with no event loop.
+qmgr_check_test(test_itemq SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_itemq.c LIBS qmgrd_core
+  CASES order front iterate)
+qmgr_check_test(test_queue SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_queue.c LIBS qmgrd_core
+  CASES basics getters putters join leases memory)
+qmgr_check_test(test_buf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_buf.c LIBS qmgrd_core
+  CASES incr update values)

@@ -1,0 +1,216 @@
+/* buf semantics of PROTOCOL.md: incr, all-or-nothing update, set/get/del. */
+#include <check.h>
+#include <msgpack.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/errors.h"
+#include "server/objects.h"
+
+static struct memory memory = {0, 1 << 20};
+
+static struct mp_number int_delta(int64_t i)
+{
+    struct mp_number n = {.is_float = false, .i = i};
+    return n;
+}
+
+static struct mp_number float_delta(double f)
+{
+    struct mp_number n = {.is_float = true, .f = f};
+    return n;
+}
+
+static int incr(struct buf *b, const char *key, struct mp_number d, struct mp_number *out)
+{
+    return buf_incr(b, key, strlen(key), &d, out);
+}
+
+START_TEST(incr_int_starts_at_zero)
+{
+    struct buf *b = buf_new("b", &memory);
+    struct mp_number r;
+    ck_assert_int_eq(incr(b, "k", int_delta(5), &r), QM_OK);
+    ck_assert(!r.is_float);
+    ck_assert_int_eq(r.i, 5);
+    ck_assert_int_eq(incr(b, "k", int_delta(-7), &r), QM_OK);
+    ck_assert_int_eq(r.i, -2);
+    ck_assert_uint_eq(buf_len(b), 1);
+    buf_free(b);
+    ck_assert_uint_eq(memory.used, 0);
+}
+END_TEST
+
+START_TEST(incr_float_makes_float)
+{
+    struct buf *b = buf_new("b", &memory);
+    struct mp_number r;
+    ck_assert_int_eq(incr(b, "k", int_delta(2), &r), QM_OK);
+    ck_assert_int_eq(incr(b, "k", float_delta(0.5), &r), QM_OK);
+    ck_assert(r.is_float);
+    ck_assert_double_eq(r.f, 2.5);
+    ck_assert_int_eq(incr(b, "k", int_delta(1), &r), QM_OK);
+    ck_assert(r.is_float);
+    ck_assert_double_eq(r.f, 3.5);
+    buf_free(b);
+}
+END_TEST
+
+START_TEST(incr_overflow_is_erange_and_unchanged)
+{
+    struct buf *b = buf_new("b", &memory);
+    struct mp_number r;
+    ck_assert_int_eq(incr(b, "k", int_delta(INT64_MAX), &r), QM_OK);
+    ck_assert_int_eq(incr(b, "k", int_delta(1), &r), QM_ERANGE);
+    ck_assert_int_eq(incr(b, "m", int_delta(INT64_MIN), &r), QM_OK);
+    ck_assert_int_eq(incr(b, "m", int_delta(-1), &r), QM_ERANGE);
+    const struct buf_entry *e = buf_find(b, "k", 1);
+    ck_assert_int_eq(e->v.i, INT64_MAX);
+    buf_free(b);
+}
+END_TEST
+
+/* Packs {k: v, ...} with msgpack-c; ints when is_int, else strings. */
+static struct mp_reader pack_map(msgpack_sbuffer *sb, const char **keys, const int64_t *vals,
+                                 const bool *is_int, uint32_t n)
+{
+    msgpack_packer pk;
+    msgpack_sbuffer_init(sb);
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, n);
+    for (uint32_t i = 0; i < n; i++) {
+        msgpack_pack_str_with_body(&pk, keys[i], strlen(keys[i]));
+        if (is_int[i])
+            msgpack_pack_int64(&pk, vals[i]);
+        else
+            msgpack_pack_str_with_body(&pk, "x", 1);
+    }
+    struct mp_reader r;
+    uint32_t count;
+    mp_reader_init(&r, sb->data, sb->size);
+    ck_assert(mp_read_map(&r, &count));
+    ck_assert_uint_eq(count, n);
+    return r;
+}
+
+START_TEST(update_applies_all)
+{
+    struct buf *b = buf_new("b", &memory);
+    msgpack_sbuffer sb;
+    const char *keys[] = {"a", "b", "a"};
+    const int64_t vals[] = {1, 2, 3};
+    const bool ints[] = {true, true, true};
+    ck_assert_int_eq(buf_update(b, pack_map(&sb, keys, vals, ints, 3), 3), QM_OK);
+    ck_assert_int_eq(buf_find(b, "a", 1)->v.i, 4);
+    ck_assert_int_eq(buf_find(b, "b", 1)->v.i, 2);
+    msgpack_sbuffer_destroy(&sb);
+    buf_free(b);
+}
+END_TEST
+
+START_TEST(update_bad_delta_changes_nothing)
+{
+    struct buf *b = buf_new("b", &memory);
+    struct mp_number r;
+    ck_assert_int_eq(incr(b, "a", int_delta(10), &r), QM_OK);
+    uint64_t used = memory.used;
+    msgpack_sbuffer sb;
+    const char *keys[] = {"a", "new", "c"};
+    const int64_t vals[] = {1, 2, 0};
+    const bool ints[] = {true, true, false};
+    ck_assert_int_eq(buf_update(b, pack_map(&sb, keys, vals, ints, 3), 3), QM_EBADREQ);
+    ck_assert_int_eq(buf_find(b, "a", 1)->v.i, 10);
+    ck_assert_ptr_null(buf_find(b, "new", 3));
+    ck_assert_uint_eq(buf_len(b), 1);
+    ck_assert_uint_eq(memory.used, used);
+    msgpack_sbuffer_destroy(&sb);
+    buf_free(b);
+}
+END_TEST
+
+START_TEST(update_overflow_rolls_back)
+{
+    struct buf *b = buf_new("b", &memory);
+    msgpack_sbuffer sb;
+    const char *keys[] = {"x", "y", "y"};
+    const int64_t vals[] = {5, INT64_MAX, 1};
+    const bool ints[] = {true, true, true};
+    ck_assert_int_eq(buf_update(b, pack_map(&sb, keys, vals, ints, 3), 3), QM_ERANGE);
+    ck_assert_uint_eq(buf_len(b), 0);
+    msgpack_sbuffer_destroy(&sb);
+    buf_free(b);
+}
+END_TEST
+
+START_TEST(update_on_non_number_is_enotnum)
+{
+    struct buf *b = buf_new("b", &memory);
+    const uint8_t str[] = {0xa2, 'h', 'i'};
+    struct mp_slice v = {str, sizeof str};
+    ck_assert_int_eq(buf_set(b, "s", 1, &v), QM_OK);
+    struct mp_number r;
+    ck_assert_int_eq(incr(b, "s", int_delta(1), &r), QM_ENOTNUM);
+    msgpack_sbuffer sb;
+    const char *keys[] = {"t", "s"};
+    const int64_t vals[] = {1, 1};
+    const bool ints[] = {true, true};
+    ck_assert_int_eq(buf_update(b, pack_map(&sb, keys, vals, ints, 2), 2), QM_ENOTNUM);
+    ck_assert_ptr_null(buf_find(b, "t", 1));
+    msgpack_sbuffer_destroy(&sb);
+    buf_free(b);
+}
+END_TEST
+
+START_TEST(set_get_del_values)
+{
+    struct buf *b = buf_new("b", &memory);
+    const uint8_t arr[] = {0x92, 0x01, 0xa1, 'z'};
+    const uint8_t num[] = {0xcd, 0x01, 0x00}; /* 256 as uint16 */
+    struct mp_slice v = {arr, sizeof arr}, n = {num, sizeof num};
+    ck_assert_int_eq(buf_set(b, "raw", 3, &v), QM_OK);
+    ck_assert_int_eq(buf_set(b, "num", 3, &n), QM_OK);
+    const struct buf_entry *e = buf_find(b, "raw", 3);
+    ck_assert_int_eq(e->kind, BUF_RAW);
+    ck_assert_uint_eq(e->v.raw.len, sizeof arr);
+    ck_assert(memcmp(e->v.raw.p, arr, sizeof arr) == 0);
+    e = buf_find(b, "num", 3);
+    ck_assert_int_eq(e->kind, BUF_INT);
+    ck_assert_int_eq(e->v.i, 256);
+    /* Overwrite raw with a number: incr then works on it. */
+    ck_assert_int_eq(buf_set(b, "raw", 3, &n), QM_OK);
+    struct mp_number r;
+    ck_assert_int_eq(incr(b, "raw", int_delta(1), &r), QM_OK);
+    ck_assert_int_eq(r.i, 257);
+    ck_assert_int_eq(buf_del(b, "raw", 3), QM_OK);
+    ck_assert_int_eq(buf_del(b, "raw", 3), QM_ENOKEY);
+    buf_clear(b);
+    ck_assert_uint_eq(buf_len(b), 0);
+    ck_assert_uint_eq(memory.used, 0);
+    buf_free(b);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("buf");
+    TCase *tc = tcase_create("incr");
+    tcase_add_test(tc, incr_int_starts_at_zero);
+    tcase_add_test(tc, incr_float_makes_float);
+    tcase_add_test(tc, incr_overflow_is_erange_and_unchanged);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("update");
+    tcase_add_test(tc, update_applies_all);
+    tcase_add_test(tc, update_bad_delta_changes_nothing);
+    tcase_add_test(tc, update_overflow_rolls_back);
+    tcase_add_test(tc, update_on_non_number_is_enotnum);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("values");
+    tcase_add_test(tc, set_get_del_values);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,298 @@
+/* Queue semantics of PROTOCOL.md, with hooks that record what the server would answer. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/errors.h"
+#include "server/objects.h"
+
+/* What the fake server saw: getters served (with the items they took), putters and joiners done. */
+struct record {
+    int getters_served;
+    int putters_done;
+    int joiners_done;
+    uint8_t taken[64];
+    int ntaken;
+    struct lease_list *leases; /* where getters' leases go */
+};
+static struct record rec;
+
+static void sink(void *ctx, const uint8_t *item, size_t len)
+{
+    (void)ctx;
+    ck_assert_uint_eq(len, 1); /* positive fixints only in these tests */
+    rec.taken[rec.ntaken++] = item[0];
+}
+
+static void on_getter_ready(struct waiter *w)
+{
+    rec.getters_served++;
+    queue_take(w->queue, w->many ? w->max_items : 1, rec.leases, sink, NULL);
+}
+
+static void on_putter_done(struct waiter *w)
+{
+    (void)w;
+    rec.putters_done++;
+}
+
+static void on_joiner_done(struct waiter *w)
+{
+    (void)w;
+    rec.joiners_done++;
+}
+
+static const struct queue_hooks hooks = {on_getter_ready, on_putter_done, on_joiner_done};
+static struct memory memory;
+
+static struct queue *make_queue(uint64_t maxsize, bool redeliver)
+{
+    memset(&rec, 0, sizeof rec);
+    memory.used = 0;
+    memory.max = 1 << 20;
+    return queue_new("q", maxsize, redeliver, &memory, &hooks);
+}
+
+static void put_fixint(struct queue *q, uint8_t v)
+{
+    ck_assert_int_eq(queue_put(q, &v, 1), QM_OK);
+}
+
+static uint8_t take_one(struct queue *q, struct lease_list *leases)
+{
+    int before = rec.ntaken;
+    ck_assert_uint_eq(queue_take(q, 1, leases, sink, NULL), 1);
+    return rec.taken[before];
+}
+
+START_TEST(fifo_and_counts)
+{
+    struct queue *q = make_queue(0, false);
+    for (uint8_t i = 1; i <= 5; i++)
+        put_fixint(q, i);
+    ck_assert_uint_eq(q->items.count, 5);
+    ck_assert_uint_eq(q->unfinished, 5);
+    ck_assert_uint_eq(take_one(q, NULL), 1);
+    ck_assert_uint_eq(queue_take(q, 10, NULL, sink, NULL), 4);
+    ck_assert_uint_eq(q->puts, 5);
+    ck_assert_uint_eq(q->gets, 5);
+    ck_assert_uint_eq(memory.used, 0);
+    queue_free(q);
+}
+END_TEST
+
+START_TEST(bounded_has_room)
+{
+    struct queue *q = make_queue(2, false);
+    ck_assert(queue_has_room(q));
+    put_fixint(q, 1);
+    put_fixint(q, 2);
+    ck_assert(!queue_has_room(q));
+    take_one(q, NULL);
+    ck_assert(queue_has_room(q));
+    queue_free(q);
+}
+END_TEST
+
+START_TEST(task_done_and_purge)
+{
+    struct queue *q = make_queue(0, false);
+    put_fixint(q, 1);
+    put_fixint(q, 2);
+    ck_assert_int_eq(queue_task_done(q, 3, NULL), QM_EVALUE);
+    ck_assert_uint_eq(q->unfinished, 2);
+    ck_assert_int_eq(queue_task_done(q, 1, NULL), QM_OK);
+    ck_assert_uint_eq(q->unfinished, 1);
+    put_fixint(q, 3);
+    ck_assert_uint_eq(queue_purge(q), 3);
+    ck_assert_uint_eq(q->items.count, 0);
+    ck_assert_uint_eq(q->unfinished, 0);
+    queue_free(q);
+}
+END_TEST
+
+START_TEST(getters_served_in_arrival_order)
+{
+    struct queue *q = make_queue(0, false);
+    struct waiter g1 = {.kind = WAIT_GET}, g2 = {.kind = WAIT_GET, .many = true, .max_items = 5};
+    queue_park(q, &g1);
+    queue_park(q, &g2);
+    ck_assert_uint_eq(q->ngetters, 2);
+    put_fixint(q, 7);
+    put_fixint(q, 8);
+    put_fixint(q, 9);
+    queue_serve(q);
+    /* g1 takes 7; g2 (get_many of 5) takes what is left. */
+    ck_assert_int_eq(rec.getters_served, 2);
+    ck_assert_int_eq(rec.ntaken, 3);
+    ck_assert_uint_eq(rec.taken[0], 7);
+    ck_assert_uint_eq(rec.taken[1], 8);
+    ck_assert_uint_eq(rec.taken[2], 9);
+    ck_assert_uint_eq(q->ngetters, 0);
+    queue_free(q);
+}
+END_TEST
+
+START_TEST(unparked_getter_is_not_served)
+{
+    struct queue *q = make_queue(0, false);
+    struct waiter g1 = {.kind = WAIT_GET}, g2 = {.kind = WAIT_GET};
+    queue_park(q, &g1);
+    queue_park(q, &g2);
+    queue_unpark(&g1); /* its client went away */
+    put_fixint(q, 4);
+    queue_serve(q);
+    ck_assert_int_eq(rec.getters_served, 1);
+    ck_assert_uint_eq(q->ngetters, 0);
+    ck_assert_uint_eq(q->items.count, 0);
+    queue_free(q);
+}
+END_TEST
+
+static void park_putter(struct queue *q, struct waiter *w, const uint8_t *items, size_t n)
+{
+    memset(w, 0, sizeof *w);
+    w->kind = WAIT_PUT;
+    w->many = n > 1;
+    ck_assert(bytes_append(&w->pending, items, n));
+    queue_park(q, w);
+}
+
+START_TEST(putters_fill_room_in_order)
+{
+    struct queue *q = make_queue(1, false);
+    put_fixint(q, 1);
+    struct waiter p1, p2;
+    const uint8_t a[] = {2, 3}, b[] = {4};
+    park_putter(q, &p1, a, sizeof a);
+    park_putter(q, &p2, b, sizeof b);
+    ck_assert_uint_eq(q->nputters, 2);
+    ck_assert_uint_eq(memory.used, 4);
+    take_one(q, NULL); /* room for one: p1's first item */
+    queue_serve(q);
+    ck_assert_uint_eq(p1.put_done, 1);
+    ck_assert_int_eq(rec.putters_done, 0);
+    ck_assert_uint_eq(take_one(q, NULL), 2);
+    queue_serve(q);
+    ck_assert_int_eq(rec.putters_done, 1); /* p1 finished with 3 */
+    ck_assert_uint_eq(take_one(q, NULL), 3);
+    queue_serve(q);
+    ck_assert_int_eq(rec.putters_done, 2);
+    ck_assert_uint_eq(take_one(q, NULL), 4);
+    ck_assert_uint_eq(q->nputters, 0);
+    ck_assert_uint_eq(q->unfinished, 4);
+    ck_assert_uint_eq(memory.used, 0);
+    bytes_free(&p1.pending);
+    bytes_free(&p2.pending);
+    queue_free(q);
+}
+END_TEST
+
+START_TEST(join_released_at_zero)
+{
+    struct queue *q = make_queue(0, false);
+    put_fixint(q, 1);
+    put_fixint(q, 2);
+    struct waiter j = {.kind = WAIT_JOIN};
+    queue_park(q, &j);
+    take_one(q, NULL);
+    take_one(q, NULL);
+    ck_assert_int_eq(queue_task_done(q, 1, NULL), QM_OK);
+    ck_assert_int_eq(rec.joiners_done, 0);
+    ck_assert_int_eq(queue_task_done(q, 1, NULL), QM_OK);
+    ck_assert_int_eq(rec.joiners_done, 1);
+    queue_free(q);
+}
+END_TEST
+
+START_TEST(leases_return_to_head_in_order)
+{
+    struct queue *q = make_queue(0, true);
+    struct lease_list leases;
+    TAILQ_INIT(&leases);
+    for (uint8_t i = 1; i <= 4; i++)
+        put_fixint(q, i);
+    take_one(q, &leases);
+    take_one(q, &leases);
+    take_one(q, &leases);
+    ck_assert_uint_eq(q->leased, 3);
+    /* task_done settles the oldest lease (item 1). */
+    ck_assert_int_eq(queue_task_done(q, 1, &leases), QM_OK);
+    ck_assert_uint_eq(q->leased, 2);
+    queue_return_leases(&leases);
+    ck_assert(TAILQ_EMPTY(&leases));
+    ck_assert_uint_eq(q->redelivered, 2);
+    ck_assert_uint_eq(q->items.count, 3);
+    ck_assert_uint_eq(take_one(q, NULL), 2);
+    ck_assert_uint_eq(take_one(q, NULL), 3);
+    ck_assert_uint_eq(take_one(q, NULL), 4);
+    ck_assert_uint_eq(q->unfinished, 3);
+    queue_free(q);
+}
+END_TEST
+
+START_TEST(returned_leases_reach_parked_getter_oldest_first)
+{
+    struct queue *q = make_queue(0, true);
+    struct lease_list mine, theirs;
+    TAILQ_INIT(&mine);
+    TAILQ_INIT(&theirs);
+    put_fixint(q, 1);
+    put_fixint(q, 2);
+    take_one(q, &mine);
+    take_one(q, &mine);
+    struct waiter g = {.kind = WAIT_GET};
+    rec.leases = &theirs;
+    queue_park(q, &g);
+    queue_return_leases(&mine);
+    ck_assert_int_eq(rec.getters_served, 1);
+    ck_assert_uint_eq(rec.taken[rec.ntaken - 1], 1);
+    ck_assert_uint_eq(q->items.count, 1);
+    queue_return_leases(&theirs);
+    queue_free(q);
+}
+END_TEST
+
+START_TEST(put_refused_over_max_memory)
+{
+    struct queue *q = make_queue(0, false);
+    memory.max = 2;
+    put_fixint(q, 1);
+    put_fixint(q, 2);
+    uint8_t v = 3;
+    ck_assert_int_eq(queue_put(q, &v, 1), QM_ENOMEM);
+    ck_assert_uint_eq(q->items.count, 2);
+    ck_assert_uint_eq(memory.used, 2);
+    take_one(q, NULL);
+    ck_assert_int_eq(queue_put(q, &v, 1), QM_OK);
+    queue_free(q);
+    ck_assert_uint_eq(memory.used, 0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("queue");
+    struct {
+        const char *name;
+        const TTest *tests[4];
+    } cases[] = {
+        {"basics", {fifo_and_counts, bounded_has_room, task_done_and_purge}},
+        {"getters", {getters_served_in_arrival_order, unparked_getter_is_not_served}},
+        {"putters", {putters_fill_room_in_order}},
+        {"join", {join_released_at_zero}},
+        {"leases", {leases_return_to_head_in_order, returned_leases_reach_parked_getter_oldest_first}},
+        {"memory", {put_refused_over_max_memory}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        TCase *tc = tcase_create(cases[i].name);
+        for (size_t j = 0; j < 4 && cases[i].tests[j]; j++)
+            tcase_add_test(tc, cases[i].tests[j]);
+        suite_add_tcase(s, tc);
+    }
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
