@@ -1,5 +1,5 @@
 /*
- * libqmgr-client internals: the types every client/*.c file shares. Nothing
+ * libqmgr-client internals: the types shared by the files of client/. Nothing
  * here is installed; qmgr.h is the whole public surface.
  */
 #ifndef QMGR_CLIENT_INTERNAL_H
@@ -191,10 +191,13 @@ void pipeline_mark_written(struct qmgr_conn *c);
 /* Frees every reply still held by c and detaches taken ones (qmgr_close). */
 void pipeline_release(struct qmgr_conn *c);
 
-/* ---- result.c ---- */
-
+/* Unlinks a reply from its connection (a result takes it over). */
+void reply_detach(struct qmgr_reply *r);
 /* Frees a reply and its frame, unlinking it from its connection if any. */
 void reply_destroy(struct qmgr_reply *r);
+
+/* ---- result.c ---- */
+
 /* Decodes a lookup descriptor: the object's name (malloc'd) and type check. */
 int result_descriptor(struct qmgr_reply *r, const char *want_type, char **name);
 

@@ -51,6 +51,11 @@ static void move_reply(struct qmgr_reply *r, enum reply_state to)
         r->conn = NULL;
 }
 
+void reply_detach(struct qmgr_reply *r)
+{
+    move_reply(r, REPLY_DETACHED);
+}
+
 void reply_destroy(struct qmgr_reply *r)
 {
     if (r->conn)

@@ -297,11 +297,11 @@ QMGR_API int qmgr_queue_task_done(qmgr_queue *q, uint64_t count);
 QMGR_API int qmgr_queue_join(qmgr_queue *q, double timeout);
 QMGR_API int qmgr_queue_qsize(qmgr_queue *q, uint64_t *size);
 
-typedef struct qmgr_queue_stat {
+typedef struct qmgr_queue_info {
     uint64_t size, maxsize, unfinished, bytes, getters, putters, puts, gets, redelivered;
-} qmgr_queue_stat;
+} qmgr_queue_info;
 
-QMGR_API int qmgr_queue_stat(qmgr_queue *q, qmgr_queue_stat *st);
+QMGR_API int qmgr_queue_stat(qmgr_queue *q, qmgr_queue_info *st);
 /* Up to n items from the head, not removed. */
 QMGR_API int qmgr_queue_peek(qmgr_queue *q, uint32_t n, qmgr_items *out);
 /* Removes every item; *removed (may be NULL) counts them. */
@@ -444,7 +444,7 @@ QMGR_API int qmgr_result_count(qmgr_reply *r, uint64_t *n);
 QMGR_API int qmgr_result_number(qmgr_reply *r, qmgr_number *n);
 QMGR_API int qmgr_result_items(qmgr_reply *r, qmgr_items *out);
 QMGR_API int qmgr_result_map(qmgr_reply *r, qmgr_map *out);
-QMGR_API int qmgr_result_queue_stat(qmgr_reply *r, qmgr_queue_stat *st);
+QMGR_API int qmgr_result_queue_stat(qmgr_reply *r, qmgr_queue_info *st);
 
 #ifdef __cplusplus
 }

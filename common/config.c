@@ -393,7 +393,7 @@ struct parser {
     int main_lines[MAIN_OPTION_COUNT];
     struct object_lines *object_lines; /* parallel to config->objects */
     int read_errno;
-    int error_line;
+    int error_line; /* of the first error, where parsing stops; 0: none yet */
     char error[320];
 };
 
@@ -404,11 +404,9 @@ static const char *type_name(enum object_type type)
 
 static int fail_at(struct parser *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Keeps the first error; returns 0, libinih's "stop" for a handler. */
+/* Records the error; returns 0, libinih's "stop" for a handler. */
 static int fail_at(struct parser *p, int line, const char *fmt, ...)
 {
-    if (p->error_line)
-        return 0;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(p->error, sizeof p->error, fmt, ap);
@@ -569,12 +567,10 @@ static size_t read_raw_line(struct parser *p, char *buf, size_t size, size_t *co
     return len;
 }
 
-static void skip_utf8_bom(char *line, size_t *len)
+static void skip_utf8_bom(char *line)
 {
-    if (*len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
-        memmove(line, line + 3, *len - 2);
-        *len -= 3;
-    }
+    if (strncmp(line, "\xEF\xBB\xBF", 3) == 0)
+        memmove(line, line + 3, strlen(line + 3) + 1);
 }
 
 /*
@@ -597,17 +593,21 @@ static char *read_config_line(char *buf, int size, void *stream)
         return NULL;
     }
     p->lineno++;
-    if (len > (size_t)size - 1)
+    if (len > (size_t)size - 1) {
         fail_at(p, p->lineno, "line longer than %d characters", size - 1);
-    else if (memchr(buf, '\0', len))
+        return NULL;
+    }
+    if (memchr(buf, '\0', len)) {
         fail_at(p, p->lineno, "NUL byte in line");
+        return NULL;
+    }
     if (p->lineno == 1)
-        skip_utf8_bom(buf, &len);
-    if (!p->error_line && buf[0] == '[') {
+        skip_utf8_bom(buf);
+    if (buf[0] == '[') {
         parse_section_header(p, buf);
         buf[0] = '\0'; /* libinih need not see it: the handler asks the parser for the section */
     }
-    return p->error_line ? NULL : buf;
+    return buf;
 }
 
 static const char *const value_expectations[] = {
@@ -749,10 +749,8 @@ static bool parse_file(struct parser *p, const char *path, char *err, size_t err
         return false;
     }
     /* libinih reports the first line it could not parse or whose handler failed */
-    if (syntax_line > 0 && (!p->error_line || syntax_line < p->error_line)) {
-        p->error_line = 0;
+    if (syntax_line > 0 && (!p->error_line || syntax_line < p->error_line))
         fail_at(p, syntax_line, "syntax error (expected key = value, [section] or ; comment)");
-    }
     if (!p->error_line)
         check_limits(p);
     if (p->error_line) {

@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="build-essential cmake pkg-config libevent-dev libmsgpack-dev libsodium-dev
-  nettle-dev libinih-dev uthash-dev check libsubunit-dev libsqlite3-dev
+  nettle-dev libinih-dev uthash-dev libisal-dev check libsubunit-dev libsqlite3-dev
   clang libclang-rt-14-dev valgrind python3 python3-msgpack systemd"
 
 missing=""

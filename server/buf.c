@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "journal.h"
 #include "objects.h"
 #include "proto/errors.h"
 
@@ -36,7 +37,7 @@ static void entry_free(struct buf *b, struct buf_entry *e)
     free(e);
 }
 
-void buf_clear(struct buf *b)
+static void remove_all(struct buf *b)
 {
     struct buf_entry *e, *tmp;
     HASH_ITER(hh, b->entries, e, tmp)
@@ -46,11 +47,17 @@ void buf_clear(struct buf *b)
     }
 }
 
+void buf_clear(struct buf *b)
+{
+    remove_all(b);
+    journal_buf_clear(b->journal, b->name);
+}
+
 void buf_free(struct buf *b)
 {
     if (!b)
         return;
-    buf_clear(b);
+    remove_all(b);
     free(b->name);
     free(b);
 }
@@ -121,6 +128,7 @@ int buf_incr(struct buf *b, const char *key, size_t keylen, const struct mp_numb
         return rc;
     }
     entry_number(e, result);
+    journal_buf_entry(b->journal, b->name, e);
     return QM_OK;
 }
 
@@ -180,13 +188,16 @@ int buf_update(struct buf *b, struct mp_reader map, uint32_t npairs)
         return QM_ENOMEM;
     int rc = QM_OK;
     uint32_t done;
+    struct mp_reader pairs = map;
     for (done = 0; done < npairs; done++) {
-        rc = apply_pair(b, &map, &log[done]);
+        rc = apply_pair(b, &pairs, &log[done]);
         if (rc != QM_OK)
             break;
     }
     if (rc != QM_OK)
         undo_all(b, log, done);
+    else
+        journal_buf_update(b->journal, b, map, npairs);
     if (log != small)
         free(log);
     return rc;
@@ -224,6 +235,7 @@ int buf_set(struct buf *b, const char *key, size_t keylen, const struct mp_slice
         e->v.raw.len = value->len;
     }
     b->memory->used += entry_cost(e);
+    journal_buf_entry(b->journal, b->name, e);
     return QM_OK;
 }
 
@@ -234,6 +246,7 @@ int buf_del(struct buf *b, const char *key, size_t keylen)
         return QM_ENOKEY;
     HASH_DEL(b->entries, e);
     entry_free(b, e);
+    journal_buf_del(b->journal, b->name, key, keylen);
     return QM_OK;
 }
 

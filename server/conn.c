@@ -285,7 +285,7 @@ static struct conn *conn_new(struct server *srv, int fd, const struct sockaddr *
     c->since = clock_now();
     c->state = CONN_HANDSHAKE;
     TAILQ_INIT(&c->waiters);
-    TAILQ_INIT(&c->leases);
+    lease_owner_init(&c->leases, c->id);
     rpc_packer_init(&c->packer, &c->out);
     format_peer(c->peer, sizeof c->peer, addr);
     c->read_ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_readable, c);

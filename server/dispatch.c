@@ -3,6 +3,7 @@
  * it side by side with the table in PROTOCOL.md. Calls that name no method
  * here may name an object's accessor (get_<name>).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "proto/errors.h"
@@ -12,33 +13,34 @@ struct method {
     const char *name;
     const char *params;
     method_handler *handler;
+    bool changes; /* writes to the journal: refused while it is failed */
 };
 
 static const struct method methods[] = {
-    {"ping", "", m_ping},
-    {"lookup", "s", m_lookup},
-    {"objects", "", m_objects},
-    {"stats", "", m_stats},
-    {"clients", "", m_clients},
-    {"queue.put", "qv|t", m_queue_put},
-    {"queue.put_many", "qa|t", m_queue_put_many},
-    {"queue.get", "q|t", m_queue_get},
-    {"queue.get_many", "qc|t", m_queue_get_many},
-    {"queue.task_done", "q|c", m_queue_task_done},
-    {"queue.join", "q|t", m_queue_join},
-    {"queue.qsize", "q", m_queue_qsize},
-    {"queue.stat", "q", m_queue_stat},
-    {"queue.peek", "q|u", m_queue_peek},
-    {"queue.purge", "q", m_queue_purge},
-    {"buf.incr", "bsn", m_buf_incr},
-    {"buf.update", "bm", m_buf_update},
-    {"buf.set", "bsv", m_buf_set},
-    {"buf.get", "bs", m_buf_get},
-    {"buf.del", "bs", m_buf_del},
-    {"buf.len", "b", m_buf_len},
-    {"buf.items", "b", m_buf_items},
-    {"buf.drain", "b", m_buf_drain},
-    {"buf.clear", "b", m_buf_clear},
+    {"ping", "", m_ping, false},
+    {"lookup", "s", m_lookup, false},
+    {"objects", "", m_objects, false},
+    {"stats", "", m_stats, false},
+    {"clients", "", m_clients, false},
+    {"queue.put", "qv|t", m_queue_put, true},
+    {"queue.put_many", "qa|t", m_queue_put_many, true},
+    {"queue.get", "q|t", m_queue_get, true},
+    {"queue.get_many", "qc|t", m_queue_get_many, true},
+    {"queue.task_done", "q|c", m_queue_task_done, true},
+    {"queue.join", "q|t", m_queue_join, false},
+    {"queue.qsize", "q", m_queue_qsize, false},
+    {"queue.stat", "q", m_queue_stat, false},
+    {"queue.peek", "q|u", m_queue_peek, false},
+    {"queue.purge", "q", m_queue_purge, true},
+    {"buf.incr", "bsn", m_buf_incr, true},
+    {"buf.update", "bm", m_buf_update, true},
+    {"buf.set", "bsv", m_buf_set, true},
+    {"buf.get", "bs", m_buf_get, false},
+    {"buf.del", "bs", m_buf_del, true},
+    {"buf.len", "b", m_buf_len, false},
+    {"buf.items", "b", m_buf_items, false},
+    {"buf.drain", "b", m_buf_drain, true},
+    {"buf.clear", "b", m_buf_clear, true},
 };
 
 static const struct method *find_method(const char *name, uint32_t len)
@@ -79,6 +81,15 @@ void dispatch_request(struct conn *c, const struct rpc_request *req)
     int rc = params_parse(&c->srv->registry, m->params, req, &p, &detail);
     if (rc != QM_OK) {
         reply_error(c, req->msgid, rc, detail);
+        return;
+    }
+    if (m->changes && !journal_healthy(c->srv->journal)) {
+        /* PROTOCOL.md has no I/O error; ENOMEM ("no room to store it") is
+         * the nearest, and the message says what happened. */
+        char detail_buf[160];
+        snprintf(detail_buf, sizeof detail_buf, "the journal cannot record changes: %s",
+                 journal_error(c->srv->journal));
+        reply_error(c, req->msgid, QM_ENOMEM, detail_buf);
         return;
     }
     m->handler(c, req->msgid, &p);

@@ -17,6 +17,8 @@
 #include "common/config.h"
 #include "proto/mp.h"
 
+struct journal;
+
 /* Bytes the daemon holds for clients (items, parked puts, leases, buf
  * entries), checked against max_memory before anything is stored. */
 struct memory {
@@ -97,6 +99,19 @@ struct lease {
 };
 TAILQ_HEAD(lease_list, lease);
 
+/* Who holds leases: a connection, by its id (the journal names owners so a
+ * replay can tell whose leases a task_done settled). */
+struct lease_owner {
+    uint64_t id;
+    struct lease_list leases;
+};
+
+static inline void lease_owner_init(struct lease_owner *o, uint64_t id)
+{
+    o->id = id;
+    TAILQ_INIT(&o->leases);
+}
+
 /* What a queue asks of its owner (the server) when a parked request can
  * complete. The owner removes nothing itself: the queue has already unlinked
  * the waiter from its FIFO when it calls these. */
@@ -126,6 +141,7 @@ struct queue {
     uint32_t nputters;
     struct memory *memory;
     const struct queue_hooks *hooks;
+    struct journal *journal; /* NULL: not durable */
 };
 
 struct queue *queue_new(const char *name, uint64_t maxsize, bool redeliver, struct memory *memory,
@@ -137,13 +153,13 @@ bool queue_has_room(const struct queue *q);
 /* Appends an item; 0 or QM_ENOMEM. The caller checks room and max_item. */
 int queue_put(struct queue *q, const uint8_t *item, size_t len);
 /* Pops up to max items, calling sink for each while its bytes are valid; with
- * redeliver each taken item is leased to *leases. Returns the count. */
+ * redeliver each taken item is leased to owner. Returns the count. */
 typedef void (*item_sink)(void *ctx, const uint8_t *item, size_t len);
-uint32_t queue_take(struct queue *q, uint32_t max, struct lease_list *leases, item_sink sink,
+uint32_t queue_take(struct queue *q, uint32_t max, struct lease_owner *owner, item_sink sink,
                     void *ctx);
-/* Lowers unfinished by count, settling the caller's oldest leases on this
+/* Lowers unfinished by count, settling the owner's oldest leases on this
  * queue first. QM_EVALUE (and nothing changed) if count > unfinished. */
-int queue_task_done(struct queue *q, uint64_t count, struct lease_list *leases);
+int queue_task_done(struct queue *q, uint64_t count, struct lease_owner *owner);
 uint64_t queue_purge(struct queue *q);
 
 /* Parking: the waiter joins the queue's FIFO of its kind. */
@@ -155,7 +171,7 @@ void queue_unpark(struct waiter *w);
 void queue_serve(struct queue *q);
 /* A closed connection's leases go back to the heads of their queues, in
  * order; queues are then served. */
-void queue_return_leases(struct lease_list *leases);
+void queue_return_leases(struct lease_owner *owner);
 
 /* buf: a map of string keys to int64, double or raw msgpack values. */
 enum buf_value_kind { BUF_INT, BUF_FLOAT, BUF_RAW };
@@ -179,6 +195,7 @@ struct buf {
     char *name;
     struct buf_entry *entries; /* uthash head */
     struct memory *memory;
+    struct journal *journal; /* NULL: not durable */
 };
 
 struct buf *buf_new(const char *name, struct memory *memory);
@@ -215,6 +232,7 @@ struct registry {
     struct object *by_accessor;
     struct memory *memory;
     const struct queue_hooks *hooks;
+    struct journal *journal; /* given to every object; NULL: not durable */
 };
 
 void registry_init(struct registry *r, struct memory *memory, const struct queue_hooks *hooks);
@@ -225,5 +243,7 @@ bool registry_apply(struct registry *r, const struct object_config *objs, size_t
 struct object *registry_find(const struct registry *r, const char *name, size_t len);
 struct object *registry_find_accessor(const struct registry *r, const char *name, size_t len);
 void registry_free(struct registry *r);
+/* Makes every object (and those added later) journal its changes. */
+void registry_set_journal(struct registry *r, struct journal *j);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "journal.h"
 #include "objects.h"
 #include "proto/errors.h"
 
@@ -54,10 +55,11 @@ int queue_put(struct queue *q, const uint8_t *item, size_t len)
     q->memory->used += len;
     q->unfinished++;
     q->puts++;
+    journal_put(q->journal, q->name, item, len);
     return QM_OK;
 }
 
-static void lease_item(struct queue *q, struct lease_list *leases, const uint8_t *item, size_t len)
+static void lease_item(struct queue *q, struct lease_owner *owner, const uint8_t *item, size_t len)
 {
     struct lease *l = malloc(sizeof *l + len);
     if (!l)
@@ -65,36 +67,39 @@ static void lease_item(struct queue *q, struct lease_list *leases, const uint8_t
     l->queue = q;
     l->len = len;
     memcpy(l->item, item, len);
-    TAILQ_INSERT_TAIL(leases, l, link);
+    TAILQ_INSERT_TAIL(&owner->leases, l, link);
     q->leased++;
     q->memory->used += len;
 }
 
-uint32_t queue_take(struct queue *q, uint32_t max, struct lease_list *leases, item_sink sink,
+uint32_t queue_take(struct queue *q, uint32_t max, struct lease_owner *owner, item_sink sink,
                     void *ctx)
 {
     uint32_t n = 0;
     struct mp_slice item;
+    bool leasing = q->redeliver && owner;
     while (n < max && itemq_front(&q->items, &item)) {
         sink(ctx, item.p, item.len);
-        if (q->redeliver && leases)
-            lease_item(q, leases, item.p, item.len);
+        if (leasing)
+            lease_item(q, owner, item.p, item.len);
         q->memory->used -= item.len;
         itemq_pop_front(&q->items);
         q->gets++;
         n++;
     }
+    if (n)
+        journal_take(q->journal, q->name, leasing ? owner->id : 0, n);
     return n;
 }
 
-static void settle_leases(struct queue *q, uint64_t count, struct lease_list *leases)
+static void settle_leases(struct queue *q, uint64_t count, struct lease_owner *owner)
 {
     struct lease *l, *next;
-    for (l = TAILQ_FIRST(leases); l && count; l = next) {
+    for (l = TAILQ_FIRST(&owner->leases); l && count; l = next) {
         next = TAILQ_NEXT(l, link);
         if (l->queue != q)
             continue;
-        TAILQ_REMOVE(leases, l, link);
+        TAILQ_REMOVE(&owner->leases, l, link);
         q->leased--;
         q->memory->used -= l->len;
         free(l);
@@ -102,13 +107,14 @@ static void settle_leases(struct queue *q, uint64_t count, struct lease_list *le
     }
 }
 
-int queue_task_done(struct queue *q, uint64_t count, struct lease_list *leases)
+int queue_task_done(struct queue *q, uint64_t count, struct lease_owner *owner)
 {
     if (count > q->unfinished)
         return QM_EVALUE;
-    if (leases)
-        settle_leases(q, count, leases);
+    if (owner)
+        settle_leases(q, count, owner);
     q->unfinished -= count;
+    journal_task_done(q->journal, q->name, owner ? owner->id : 0, count);
     queue_serve(q);
     return QM_OK;
 }
@@ -121,6 +127,7 @@ uint64_t queue_purge(struct queue *q)
     /* Purged items will never be done: they stop counting as unfinished,
      * so a join is not stuck forever on items nobody can get. */
     q->unfinished = q->unfinished > n ? q->unfinished - n : 0;
+    journal_purge(q->journal, q->name);
     queue_serve(q);
     return n;
 }
@@ -256,15 +263,19 @@ static void queue_set_add(struct queue_set *set, struct queue *q)
     set->q[set->n++] = q;
 }
 
-void queue_return_leases(struct lease_list *leases)
+void queue_return_leases(struct lease_owner *owner)
 {
     struct queue_set touched = {0};
-    struct lease *l;
+    struct lease *l = TAILQ_FIRST(&owner->leases);
+    if (!l)
+        return;
+    /* All queues share one journal; the record names the owner only. */
+    journal_return(l->queue->journal, owner->id);
     /* From the newest back, each to the head: the oldest ends up first. All
      * go back before any getter is served, so none jumps the order. */
-    while ((l = TAILQ_LAST(leases, lease_list))) {
+    while ((l = TAILQ_LAST(&owner->leases, lease_list))) {
         struct queue *q = l->queue;
-        TAILQ_REMOVE(leases, l, link);
+        TAILQ_REMOVE(&owner->leases, l, link);
         q->leased--;
         if (itemq_push_front(&q->items, l->item, l->len))
             q->redelivered++;

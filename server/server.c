@@ -16,6 +16,7 @@ static void apply_limits(struct server *srv)
 {
     srv->memory.max = srv->config.max_memory;
     log_set_level(srv->config.log_level);
+    journal_set_policy(srv->journal, srv->config.fsync);
 }
 
 static void notify_status(struct server *srv)
@@ -105,9 +106,24 @@ static void on_signal(evutil_socket_t signo, short what, void *arg)
     server_after_event(srv);
 }
 
+/* Group commit: everything this turn changed goes to the journal (and, with
+ * fsync = always, to disk) before any reply of this turn is written. If the
+ * disk refuses, nothing of this turn is acknowledged: the connections
+ * holding its replies are closed instead. */
+static void commit_journal(struct server *srv)
+{
+    if (journal_commit(srv->journal))
+        return;
+    struct conn *c;
+    while ((c = TAILQ_FIRST(&srv->flush_list)))
+        conn_close(c, "the journal could not record its changes");
+    journal_commit(srv->journal); /* drops what closing appended */
+}
+
 void server_after_event(struct server *srv)
 {
     struct conn *c;
+    commit_journal(srv);
     while ((c = TAILQ_FIRST(&srv->flush_list))) {
         TAILQ_REMOVE(&srv->flush_list, c, flush_link);
         c->flush_queued = false;
@@ -119,6 +135,50 @@ void server_after_event(struct server *srv)
     }
     if (srv->stopping && srv->nconns == 0)
         event_base_loopbreak(srv->base);
+}
+
+static void enumerate_leases(void *ctx, struct journal *snapshot)
+{
+    const struct server *srv = ctx;
+    const struct conn *c;
+    const struct lease *l;
+    TAILQ_FOREACH(c, &srv->conns, link)
+        TAILQ_FOREACH(l, &c->leases.leases, link)
+            journal_snapshot_lease(snapshot, l->queue->name, c->leases.id, l->item, l->len);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct server *srv = arg;
+    journal_tick(srv->journal, &srv->registry, srv->memory.used, enumerate_leases, srv);
+    notify_status(srv);
+}
+
+static bool start_tick(struct server *srv)
+{
+    struct timeval second = {1, 0};
+    srv->tick = event_new(srv->base, -1, EV_PERSIST, on_tick, srv);
+    return srv->tick && event_add(srv->tick, &second) == 0;
+}
+
+/* Replays the journal into the configured objects, then rewrites it as a
+ * snapshot so it starts compact and names no owner of the previous run. */
+static bool open_journal(struct server *srv)
+{
+    char err[512];
+    if (!srv->config.journal)
+        return true;
+    srv->journal = journal_open(srv->config.state_dir, srv->config.fsync, NULL, err, sizeof err);
+    if (!srv->journal || !journal_replay(srv->journal, &srv->registry, err, sizeof err)) {
+        log_err("journal: %s", err);
+        return false;
+    }
+    if (!journal_rewrite_now(srv->journal, &srv->registry, NULL, NULL))
+        return false;
+    registry_set_journal(&srv->registry, srv->journal);
+    return true;
 }
 
 static bool add_signals(struct server *srv)
@@ -152,8 +212,10 @@ bool server_init(struct server *srv, struct qm_config *config, const char *confi
         log_err("out of memory creating the objects");
         return false;
     }
-    if (!add_signals(srv)) {
-        log_err("cannot install signal handlers");
+    if (!open_journal(srv))
+        return false;
+    if (!add_signals(srv) || !start_tick(srv)) {
+        log_err("cannot install signal handlers and timers");
         return false;
     }
     return server_listen(srv);
@@ -182,10 +244,13 @@ void server_free(struct server *srv)
         conn_close(c, NULL);
     server_after_event(srv);
     server_unlisten(srv);
+    journal_close(srv->journal);
     registry_free(&srv->registry);
     for (size_t i = 0; i < sizeof srv->signals / sizeof srv->signals[0]; i++)
         if (srv->signals[i])
             event_free(srv->signals[i]);
+    if (srv->tick)
+        event_free(srv->tick);
     if (srv->base)
         event_base_free(srv->base);
     authkey_free(&srv->key);

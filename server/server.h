@@ -16,6 +16,7 @@
 #include "common/bytes.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "journal.h"
 #include "objects.h"
 #include "proto/handshake.h"
 #include "proto/rpc.h"
@@ -52,7 +53,7 @@ struct conn {
     uint64_t ops;
     char peer[64];
     struct waiter_list waiters; /* this connection's parked requests */
-    struct lease_list leases;
+    struct lease_owner leases; /* items got from redeliver queues, not yet done */
     TAILQ_ENTRY(conn) link;       /* server's connections */
     TAILQ_ENTRY(conn) flush_link; /* server's connections with output to write */
 };
@@ -70,6 +71,8 @@ struct server {
     struct event_base *base;
     struct evconnlistener *listener;
     struct event *signals[3];
+    struct event *tick;      /* once a second: journal upkeep, STATUS= */
+    struct journal *journal; /* NULL: journal = off */
     struct qm_config config;
     const char *config_path; /* NULL: defaults and flags only */
     struct authkey key;

@@ -24,7 +24,7 @@ maxsize = 0
 
 # handshake_timeout is long here so that a close "at once" cannot be the
 # handshake timer firing; the tests of the timer use their own daemon.
-OPTIONS = dict(log_level="info", handshake_timeout="60s", max_message="1M", max_item="2M")
+OPTIONS = dict(log_level="info", handshake_timeout="60s", max_message="1M", max_item="1M")
 MAX_MESSAGE = 1024 * 1024
 
 FAILURE_FRAME = struct.pack(">i", len(FAILURE)) + FAILURE

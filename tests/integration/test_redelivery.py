@@ -8,7 +8,7 @@ import sys
 import unittest
 
 from qmgrtest import (
-    DaemonTest, Raw, packb, wait_stat, wait_connections, CALL_TIMEOUT, EEMPTY,
+    DaemonTest, Raw, packb, array_header, wait_stat, wait_connections, CALL_TIMEOUT, EEMPTY,
 )
 
 OBJECTS = """
@@ -214,7 +214,7 @@ class TestWorkerProcess(Base):
     def test_worker_killed_holding_a_batch(self):
         p = self.spawn_worker("rq", "get_many", 3)
         items = [packb(i) for i in range(5)]
-        self.obs.call("queue.put_many", ["rq", [Raw(i) for i in items], 0])
+        self.obs.call("queue.put_many", ["rq", Raw(array_header(len(items)) + b"".join(items)), 0])
         self.assertEqual(self.read_items(p), items[:3])
         os.kill(p.pid, signal.SIGKILL)
         p.wait(CALL_TIMEOUT)

@@ -26,7 +26,7 @@ static void remove_conf(void)
     unlink(conf_path);
 }
 
-static void write_conf(const char *text, size_t len)
+static void write_conf_bytes(const char *text, size_t len)
 {
     FILE *f = fopen(conf_path, "wb");
     ck_assert_ptr_nonnull(f);
@@ -34,10 +34,15 @@ static void write_conf(const char *text, size_t len)
     ck_assert_int_eq(fclose(f), 0);
 }
 
+static void write_conf(const char *text)
+{
+    write_conf_bytes(text, strlen(text));
+}
+
 /* Loads text over a fresh config; err gets the message on failure. */
 static bool load_text(struct qm_config *c, const char *text, char *err, size_t errlen)
 {
-    write_conf(text, strlen(text));
+    write_conf(text);
     config_init(c);
     err[0] = '\0';
     return config_load(c, conf_path, err, errlen);
@@ -54,7 +59,7 @@ static void expect_error(const char *text, size_t len, int line, const char *rea
     struct qm_config c;
     char err[512], prefix[128];
 
-    write_conf(text, len);
+    write_conf_bytes(text, len);
     config_init(&c);
     ck_assert_msg(!config_load(&c, conf_path, err, sizeof err), "accepted:\n%s", text);
     snprintf(prefix, sizeof prefix, "%s:%d: ", conf_path, line);
@@ -101,7 +106,7 @@ START_TEST(size_accepted)
 END_TEST
 
 static const char *const bad_sizes[] = {
-    "", "K", "-1", "+1", " 1", "1.5G", "1X", "1KK", "1iB", "1Ki", "1KiBB", "1BB", "0x10", "1 ",
+    "", "K", "-1", "+1", " 1", "1.5G", "1X", "1KK", "1iB", "1Ki", "1KiBB", "1BB", "0x10",
     "99999999999T", "16777216T", "18446744073709551616", "18014398509481984K",
 };
 
@@ -131,7 +136,7 @@ START_TEST(duration_accepted)
 END_TEST
 
 static const char *const bad_durations[] = {
-    "", "s", "-1", "-1s", "5x", "5sec", "1.", ".5", "1e3", "inf", "nan", "5S", "1,5", "5 ",
+    "", "s", "-1", "-1s", "5x", "5sec", "1.", ".5", "1e3", "inf", "nan", "5S", "1,5",
     "1000000001", "277778h", "99999999999999999999",
 };
 
@@ -352,8 +357,8 @@ START_TEST(lenient_syntax)
     struct qm_config c;
     /* BOM, CRLF, comments of both kinds, inline comments, indentation, ':' as
      * separator, blanks inside a section header */
-    load_ok(&c, "\xEF\xBB\xBF# comment\r\n"
-                "[qmgrd] ; the daemon\r\n"
+    load_ok(&c, "\xEF\xBB\xBF[qmgrd] ; the daemon\r\n"
+                "# comment\r\n"
                 "   max_connections = 5 ; inline\r\n"
                 "\tlisten: 127.0.0.1:7000\r\n"
                 "\r\n"
@@ -414,13 +419,13 @@ START_TEST(load_replaces_and_failure_keeps)
     struct qm_config c;
     char err[512];
     load_ok(&c, "[qmgrd]\nmax_connections = 5\n[queue a]\n");
-    write_conf("[qmgrd]\nmax_connections = 6\n[queue b]\n[queue c]\n", 40);
+    write_conf("[qmgrd]\nmax_connections = 6\n[queue b]\n[queue c]\n");
     ck_assert(config_load(&c, conf_path, err, sizeof err));
     ck_assert_uint_eq(c.max_connections, 6);
     ck_assert_uint_eq(c.nobjects, 2);
     ck_assert_str_eq(c.objects[1].name, "c");
 
-    write_conf("[qmgrd]\nmax_connections = 7\nbogus = 1\n", 36);
+    write_conf("[qmgrd]\nmax_connections = 7\nbogus = 1\n");
     ck_assert(!config_load(&c, conf_path, err, sizeof err));
     ck_assert_uint_eq(c.max_connections, 6);
     ck_assert_uint_eq(c.nobjects, 2);
@@ -433,7 +438,7 @@ START_TEST(zeroed_config_can_be_loaded)
 {
     struct qm_config c = {0};
     char err[512];
-    write_conf("[queue q]\n", 10);
+    write_conf("[queue q]\n");
     ck_assert_msg(config_load(&c, conf_path, err, sizeof err), "%s", err);
     ck_assert_str_eq(c.listen, CONFIG_DEFAULT_LISTEN);
     config_free(&c);
@@ -478,10 +483,18 @@ static const struct {
     {"[qmgrd]\nlisten\n", 2, "syntax error"},
     {"[qmgrd]\n  maxsize\n", 2, "syntax error"},
     {"[qmgrd]\nmax_connections = 5\n  6\n", 3, "syntax error"},
+    /* line numbers agree with libinih's further down the file */
+    {"; 1\n; 2\n[qmgrd]\n\n# 5\nlisten = 127.0.0.1:1\nbogus = 1\n", 7, "unknown key 'bogus'"},
+    {"; 1\n; 2\n[qmgrd]\n\n# 5\nlisten = 127.0.0.1:1\nnonsense\n", 7, "syntax error"},
+    {"[qmgrd]\n;2\n;3\n;4\n;5\n;6\n;7\n;8\n;9\n;10\n[foo]\n", 11, "unknown section [foo]"},
+    {"[qmgrd]\n\n\n\n\n\nnonsense\n\nbogus = 1\n", 7, "syntax error"},
+    {"[qmgrd]\n\n\n\n\n\nbogus = 1\n\nnonsense\n", 7, "unknown key 'bogus'"},
     /* the first error wins */
     {"[qmgrd]\nnonsense\nbogus = 1\n", 2, "syntax error"},
     {"[qmgrd]\nbogus = 1\nnonsense\n", 2, "unknown key 'bogus'"},
     {"[qmgrd]\nbogus = 1\n[foo]\n", 2, "unknown key 'bogus'"},
+    {"[qmgrd]\nbogus = 1\nlisten = x\n", 2, "unknown key 'bogus'"},
+    {"[foo]\nlisten = x\n", 1, "unknown section [foo]"},
     {"[qmgrd]\nmax_item = 1G\nbogus = 1\n", 3, "unknown key 'bogus'"},
     /* values of [qmgrd] */
     {"[qmgrd]\nlisten =\n", 2, "listen: '' is not host:port"},
@@ -498,8 +511,6 @@ static const struct {
     {"[qmgrd]\nlisten = [::1]]:50002\n", 2, "is not host:port"},
     {"[qmgrd]\nlisten = my host:50002\n", 2, "is not host:port"},
     {"[qmgrd]\nlisten = unix:\n", 2, "is not host:port"},
-    {"[qmgrd]\nlisten = unix:/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
-     2, "is not host:port"},
     {"[qmgrd]\nauthkey_file =\n", 2, "authkey_file: '' is not a path"},
     {"[qmgrd]\nstate_dir =\n", 2, "state_dir: '' is not a path"},
     {"[qmgrd]\njournal = maybe\n", 2, "journal: 'maybe' is not on/off"},
@@ -554,6 +565,8 @@ static const struct {
      "accessor 'get_a' of queue b is already the accessor of queue a (line 1)"},
     /* the error in a section is found when it closes, before later lines */
     {"[queue q]\naccessor = ping\n[queue r]\nbogus = 1\n", 2, "clashes with a built-in method"},
+    {"[queue q]\naccessor = ping\n[queue q]\n", 2, "clashes with a built-in method"},
+    {"[queue q]\naccessor = ping\n[foo]\n", 2, "clashes with a built-in method"},
 };
 
 START_TEST(refused)
@@ -575,6 +588,25 @@ START_TEST(refused_line_too_long)
     /* the rest of a long line is not read as another line */
     snprintf(text, sizeof text, "[qmgrd]\nstate_dir = /%s/bogus = 1\n", name);
     expect_refused(text, 2, "line longer than 199 characters");
+}
+END_TEST
+
+/* sun_path holds 107 bytes and a NUL */
+START_TEST(unix_socket_path_length)
+{
+    char text[256], path[109];
+    struct qm_config c;
+    memset(path, 'p', sizeof path - 1);
+    path[0] = '/';
+    path[107] = '\0';
+    snprintf(text, sizeof text, "[qmgrd]\nlisten = unix:%s\n", path);
+    load_ok(&c, text);
+    ck_assert_uint_eq(strlen(c.listen), 5 + 107);
+    config_free(&c);
+    path[107] = 'p';
+    path[108] = '\0';
+    snprintf(text, sizeof text, "[qmgrd]\nlisten = unix:%s\n", path);
+    expect_refused(text, 2, "is not host:port, [v6]:port or unix:/path");
 }
 END_TEST
 
@@ -656,8 +688,7 @@ END_TEST
 
 START_TEST(state_dir_for_users)
 {
-    unsetenv("STATE_DIRECTORY");
-    setenv("STATE_DIRECTORY", "", 1);
+    setenv("STATE_DIRECTORY", "", 1); /* empty counts as unset */
     setenv("HOME", "/home/u", 1);
     become_nobody();
     setenv("XDG_STATE_HOME", "/xdg/state", 1);
@@ -744,6 +775,7 @@ static Suite *config_suite(void)
     tcase_add_checked_fixture(tc, make_conf_path, remove_conf);
     tcase_add_loop_test(tc, refused, 0, sizeof refusals / sizeof refusals[0]);
     tcase_add_test(tc, refused_line_too_long);
+    tcase_add_test(tc, unix_socket_path_length);
     tcase_add_test(tc, refused_nul_byte);
     tcase_add_test(tc, refused_unreadable_files);
     tcase_add_test(tc, error_message_truncated_to_errlen);

@@ -13,7 +13,7 @@ struct record {
     int joiners_done;
     uint8_t taken[64];
     int ntaken;
-    struct lease_list *leases; /* where getters' leases go */
+    struct lease_owner *leases; /* where getters' leases go */
 };
 static struct record rec;
 
@@ -58,7 +58,7 @@ static void put_fixint(struct queue *q, uint8_t v)
     ck_assert_int_eq(queue_put(q, &v, 1), QM_OK);
 }
 
-static uint8_t take_one(struct queue *q, struct lease_list *leases)
+static uint8_t take_one(struct queue *q, struct lease_owner *leases)
 {
     int before = rec.ntaken;
     ck_assert_uint_eq(queue_take(q, 1, leases, sink, NULL), 1);
@@ -208,8 +208,8 @@ END_TEST
 START_TEST(leases_return_to_head_in_order)
 {
     struct queue *q = make_queue(0, true);
-    struct lease_list leases;
-    TAILQ_INIT(&leases);
+    struct lease_owner leases;
+    lease_owner_init(&leases, 1);
     for (uint8_t i = 1; i <= 4; i++)
         put_fixint(q, i);
     take_one(q, &leases);
@@ -220,7 +220,7 @@ START_TEST(leases_return_to_head_in_order)
     ck_assert_int_eq(queue_task_done(q, 1, &leases), QM_OK);
     ck_assert_uint_eq(q->leased, 2);
     queue_return_leases(&leases);
-    ck_assert(TAILQ_EMPTY(&leases));
+    ck_assert(TAILQ_EMPTY(&leases.leases));
     ck_assert_uint_eq(q->redelivered, 2);
     ck_assert_uint_eq(q->items.count, 3);
     ck_assert_uint_eq(take_one(q, NULL), 2);
@@ -234,9 +234,9 @@ END_TEST
 START_TEST(returned_leases_reach_parked_getter_oldest_first)
 {
     struct queue *q = make_queue(0, true);
-    struct lease_list mine, theirs;
-    TAILQ_INIT(&mine);
-    TAILQ_INIT(&theirs);
+    struct lease_owner mine, theirs;
+    lease_owner_init(&mine, 1);
+    lease_owner_init(&theirs, 2);
     put_fixint(q, 1);
     put_fixint(q, 2);
     take_one(q, &mine);

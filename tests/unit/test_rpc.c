@@ -390,7 +390,7 @@ START_TEST(frame_request_bytes)
     size_t start = rpc_frame_begin(&out);
     rpc_pack_request_head(&pk, 1, "ping", 0);
     ck_assert(rpc_frame_end(&out, start));
-    static const uint8_t want[] = {0, 0, 0, 8, 0x94, 0x00, 0x01, 0xa4, 'p', 'i', 'n', 'g', 0x90};
+    static const uint8_t want[] = {0, 0, 0, 9, 0x94, 0x00, 0x01, 0xa4, 'p', 'i', 'n', 'g', 0x90};
     ck_assert_uint_eq(out.len, sizeof want);
     ck_assert(memcmp(out.data, want, sizeof want) == 0);
     bytes_free(&out);

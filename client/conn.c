@@ -1,0 +1,265 @@
+/*
+ * Connection lifecycle: creating, opening (address, key, handshake),
+ * reconnecting with backoff, options, closing.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "client/internal.h"
+#include "client/wait.h"
+#include "common/paths.h"
+
+int conn_fail(struct qmgr_conn *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->error, sizeof c->error, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int qmgr_create(qmgr_conn **out)
+{
+    if (!out)
+        return QMGR_EINVAL;
+    struct qmgr_conn *c = calloc(1, sizeof *c);
+    *out = c;
+    if (!c)
+        return QMGR_ECLIENTMEM;
+    c->fd = -1;
+    c->io_timeout = DEFAULT_IO_TIMEOUT;
+    c->max_frame = DEFAULT_MAX_FRAME;
+    c->next_msgid = 1;
+    TAILQ_INIT(&c->in_flight);
+    TAILQ_INIT(&c->ready);
+    TAILQ_INIT(&c->taken);
+    return QMGR_OK;
+}
+
+void qmgr_close(qmgr_conn *c)
+{
+    if (!c)
+        return;
+    wire_drop(c, QMGR_ECONN, "connection closed");
+    pipeline_release(c);
+    bytes_free(&c->out);
+    bytes_free(&c->in);
+    authkey_free(&c->key);
+    free(c->addr);
+    free(c);
+}
+
+const char *qmgr_last_error(const qmgr_conn *c)
+{
+    return c ? c->error : "no connection";
+}
+
+/* One attempt: socket, then handshake. */
+static int connect_once(struct qmgr_conn *c)
+{
+    wire_drop(c, QMGR_ECONN, "reconnecting");
+    int fd;
+    int rc = address_connect(c->addr, c->io_timeout, &fd, c->error, sizeof c->error);
+    if (rc)
+        return rc;
+    c->fd = fd;
+    return auth_handshake(c);
+}
+
+int qmgr_reconnect(qmgr_conn *c)
+{
+    if (!c)
+        return QMGR_EINVAL;
+    if (!c->addr)
+        return conn_fail(c, QMGR_EINVAL, "qmgr_reconnect: never opened");
+    return connect_once(c);
+}
+
+static unsigned next_backoff(unsigned ms)
+{
+    return ms >= MAX_BACKOFF_MS / 2 ? MAX_BACKOFF_MS : ms * 2;
+}
+
+/* Authentication failures and bad addresses will not get better by trying
+ * again; only a refused or lost connection does. */
+static int reconnect_with_backoff(struct qmgr_conn *c)
+{
+    unsigned delay = c->backoff_ms;
+    int rc = QMGR_ECONN;
+    for (int attempt = 0; c->reconnect_attempts < 0 || attempt < c->reconnect_attempts;
+         attempt++) {
+        if (attempt > 0) {
+            wait_ms(delay);
+            delay = next_backoff(delay);
+        }
+        rc = connect_once(c);
+        if (rc != QMGR_ECONN)
+            return rc;
+    }
+    return rc;
+}
+
+int conn_ensure_open(struct qmgr_conn *c)
+{
+    if (c->fd >= 0)
+        return QMGR_OK;
+    if (!c->addr)
+        return conn_fail(c, QMGR_EINVAL, "not connected: call qmgr_open first");
+    if (c->reconnect_attempts == 0)
+        return conn_fail(c, QMGR_ECONN,
+                         "not connected: the connection was lost and reconnect is off");
+    return reconnect_with_backoff(c);
+}
+
+bool conn_should_retry(struct qmgr_conn *c, int rc, int *tries)
+{
+    /* Once: the send of the retry reconnects with the full backoff. */
+    return c && rc == QMGR_ECONN && c->reconnect_attempts != 0 && (*tries)++ < 1;
+}
+
+/* Remembers where and with what key to connect, for reconnects too. */
+static int set_target(struct qmgr_conn *c, const char *addr, struct authkey *key)
+{
+    char *copy = strdup(addr);
+    if (!copy) {
+        authkey_free(key);
+        return conn_fail(c, QMGR_ECLIENTMEM, "out of memory");
+    }
+    free(c->addr);
+    c->addr = copy;
+    authkey_free(&c->key);
+    c->key = *key;
+    return QMGR_OK;
+}
+
+static int open_with_key(struct qmgr_conn *c, const char *addr, struct authkey *key)
+{
+    if (!address_valid(addr)) {
+        authkey_free(key);
+        return conn_fail(c, QMGR_EINVAL, "bad address \"%s\": want host:port, [v6]:port or unix:/path",
+                         addr ? addr : "(null)");
+    }
+    int rc = set_target(c, addr, key);
+    return rc ? rc : connect_once(c);
+}
+
+static bool sodium_ready(void)
+{
+    return sodium_init() >= 0;
+}
+
+int qmgr_open(qmgr_conn *c, const char *addr, const void *key, size_t keylen)
+{
+    if (!c)
+        return QMGR_EINVAL;
+    if (!key || keylen == 0 || keylen > AUTHKEY_MAX_SIZE)
+        return conn_fail(c, QMGR_EINVAL, "the authkey must be 1 to %d bytes", AUTHKEY_MAX_SIZE);
+    if (!sodium_ready())
+        return conn_fail(c, QMGR_ECLIENTMEM, "libsodium failed to initialise");
+    struct authkey k = {0};
+    if (!authkey_from_bytes(&k, key, keylen))
+        return conn_fail(c, QMGR_ECLIENTMEM, "out of memory for the authkey");
+    return open_with_key(c, addr, &k);
+}
+
+int qmgr_open_keyfile(qmgr_conn *c, const char *addr, const char *keyfile)
+{
+    if (!c)
+        return QMGR_EINVAL;
+    if (!keyfile)
+        return conn_fail(c, QMGR_EINVAL, "no key file given");
+    if (!sodium_ready())
+        return conn_fail(c, QMGR_ECLIENTMEM, "libsodium failed to initialise");
+    struct authkey k = {0};
+    char err[256];
+    if (!authkey_load(&k, keyfile, err, sizeof err))
+        return conn_fail(c, QMGR_EAUTH, "%s", err);
+    return open_with_key(c, addr, &k);
+}
+
+static char *default_keyfile(void)
+{
+    char *dir = paths_default_state_dir();
+    char *path = dir ? paths_authkey_in(dir) : NULL;
+    free(dir);
+    return path;
+}
+
+int qmgr_open_env(qmgr_conn *c)
+{
+    if (!c)
+        return QMGR_EINVAL;
+    const char *addr = getenv("QMGR_ADDR");
+    if (!addr || !*addr)
+        addr = QMGR_DEFAULT_ADDR;
+    const char *keyfile = getenv("QMGR_AUTHKEY_FILE");
+    if (keyfile && *keyfile)
+        return qmgr_open_keyfile(c, addr, keyfile);
+    char *path = default_keyfile();
+    if (!path)
+        return conn_fail(c, QMGR_ECLIENTMEM, "out of memory");
+    int rc = qmgr_open_keyfile(c, addr, path);
+    free(path);
+    return rc;
+}
+
+/* qmgr_connect*: create, open, and on failure free everything. */
+static int connected_or_freed(qmgr_conn *c, int rc, qmgr_conn **out)
+{
+    if (rc) {
+        qmgr_close(c);
+        c = NULL;
+    }
+    *out = c;
+    return rc;
+}
+
+int qmgr_connect(const char *addr, const void *key, size_t keylen, qmgr_conn **out)
+{
+    qmgr_conn *c;
+    int rc = qmgr_create(&c);
+    return rc ? rc : connected_or_freed(c, qmgr_open(c, addr, key, keylen), out);
+}
+
+int qmgr_connect_keyfile(const char *addr, const char *keyfile, qmgr_conn **out)
+{
+    qmgr_conn *c;
+    int rc = qmgr_create(&c);
+    return rc ? rc : connected_or_freed(c, qmgr_open_keyfile(c, addr, keyfile), out);
+}
+
+int qmgr_connect_env(qmgr_conn **out)
+{
+    qmgr_conn *c;
+    int rc = qmgr_create(&c);
+    return rc ? rc : connected_or_freed(c, qmgr_open_env(c), out);
+}
+
+int qmgr_set_timeout(qmgr_conn *c, double seconds)
+{
+    if (!c || !timeout_valid(seconds))
+        return QMGR_EINVAL;
+    c->io_timeout = seconds;
+    return QMGR_OK;
+}
+
+int qmgr_set_reconnect(qmgr_conn *c, int max_attempts, unsigned initial_backoff_ms)
+{
+    if (!c || max_attempts < QMGR_RETRY_FOREVER)
+        return QMGR_EINVAL;
+    c->reconnect_attempts = max_attempts;
+    c->backoff_ms = initial_backoff_ms;
+    return QMGR_OK;
+}
+
+int qmgr_set_max_frame(qmgr_conn *c, size_t bytes)
+{
+    if (!c || bytes < 1024 || bytes > INT32_MAX)
+        return QMGR_EINVAL;
+    c->max_frame = bytes;
+    return QMGR_OK;
+}

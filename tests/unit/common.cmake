@@ -1,0 +1,10 @@
+# common/: configuration, authkey, logging.
+qmgr_check_test(test_config SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_config.c LIBS qmgr_config
+                CASES values defaults load refusals paths)
+target_compile_definitions(test_config PRIVATE QMGR_EXAMPLE_CONF="${PROJECT_SOURCE_DIR}/conf/qmgrd.conf")
+
+qmgr_check_test(test_authkey SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_authkey.c LIBS qmgr_common
+                CASES load from_bytes create)
+
+qmgr_check_test(test_log SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_log.c LIBS qmgr_common
+                CASES levels format ratelimit)
