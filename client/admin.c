@@ -36,12 +36,12 @@ int qmgr_send_clients(qmgr_conn *c, uint32_t *msgid)
 
 int qmgr_ping(qmgr_conn *c)
 {
-    int rc, tries = 0;
+    int rc, sent, tries = 0;
     do {
         uint32_t id = 0;
-        rc = qmgr_send_ping(c, &id);
-        rc = call_nil(c, rc, id);
-    } while (conn_should_retry(c, rc, &tries));
+        sent = qmgr_send_ping(c, &id);
+        rc = call_nil(c, sent, id);
+    } while (conn_should_retry(c, sent, rc, &tries));
     return rc;
 }
 
@@ -49,12 +49,12 @@ int qmgr_stats(qmgr_conn *c, qmgr_map *out)
 {
     if (!out)
         return QMGR_EINVAL;
-    int rc, tries = 0;
+    int rc, sent, tries = 0;
     do {
         uint32_t id = 0;
-        rc = qmgr_send_stats(c, &id);
-        rc = call_map(c, rc, id, out);
-    } while (conn_should_retry(c, rc, &tries));
+        sent = qmgr_send_stats(c, &id);
+        rc = call_map(c, sent, id, out);
+    } while (conn_should_retry(c, sent, rc, &tries));
     return rc;
 }
 
@@ -62,12 +62,12 @@ static int list_call(qmgr_conn *c, int (*send)(qmgr_conn *, uint32_t *), qmgr_it
 {
     if (!out)
         return QMGR_EINVAL;
-    int rc, tries = 0;
+    int rc, sent, tries = 0;
     do {
         uint32_t id = 0;
-        rc = send(c, &id);
-        rc = call_items(c, rc, id, out);
-    } while (conn_should_retry(c, rc, &tries));
+        sent = send(c, &id);
+        rc = call_items(c, sent, id, out);
+    } while (conn_should_retry(c, sent, rc, &tries));
     return rc;
 }
 

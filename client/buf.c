@@ -282,34 +282,34 @@ int qmgr_buf_get(qmgr_buf *b, const char *key, qmgr_items *out)
 {
     if (!out)
         return QMGR_EINVAL;
-    int rc, tries = 0;
+    int rc, sent, tries = 0;
     do {
         uint32_t id = 0;
-        rc = qmgr_send_buf_get(b, key, &id);
-        rc = call_items(conn_of(b), rc, id, out);
-    } while (conn_should_retry(conn_of(b), rc, &tries));
+        sent = qmgr_send_buf_get(b, key, &id);
+        rc = call_items(conn_of(b), sent, id, out);
+    } while (conn_should_retry(conn_of(b), sent, rc, &tries));
     return rc;
 }
 
 int qmgr_buf_get_number(qmgr_buf *b, const char *key, qmgr_number *out)
 {
-    int rc, tries = 0;
+    int rc, sent, tries = 0;
     do {
         uint32_t id = 0;
-        rc = qmgr_send_buf_get(b, key, &id);
-        rc = call_number(conn_of(b), rc, id, out);
-    } while (conn_should_retry(conn_of(b), rc, &tries));
+        sent = qmgr_send_buf_get(b, key, &id);
+        rc = call_number(conn_of(b), sent, id, out);
+    } while (conn_should_retry(conn_of(b), sent, rc, &tries));
     return rc;
 }
 
 int qmgr_buf_len(qmgr_buf *b, uint64_t *len)
 {
-    int rc, tries = 0;
+    int rc, sent, tries = 0;
     do {
         uint32_t id = 0;
-        rc = qmgr_send_buf_len(b, &id);
-        rc = call_count(conn_of(b), rc, id, len);
-    } while (conn_should_retry(conn_of(b), rc, &tries));
+        sent = qmgr_send_buf_len(b, &id);
+        rc = call_count(conn_of(b), sent, id, len);
+    } while (conn_should_retry(conn_of(b), sent, rc, &tries));
     return rc;
 }
 
@@ -317,11 +317,11 @@ int qmgr_buf_items(qmgr_buf *b, qmgr_map *out)
 {
     if (!out)
         return QMGR_EINVAL;
-    int rc, tries = 0;
+    int rc, sent, tries = 0;
     do {
         uint32_t id = 0;
-        rc = qmgr_send_buf_items(b, &id);
-        rc = call_map(conn_of(b), rc, id, out);
-    } while (conn_should_retry(conn_of(b), rc, &tries));
+        sent = qmgr_send_buf_items(b, &id);
+        rc = call_map(conn_of(b), sent, id, out);
+    } while (conn_should_retry(conn_of(b), sent, rc, &tries));
     return rc;
 }

@@ -47,3 +47,11 @@ int call_map(struct qmgr_conn *c, int rc, uint32_t msgid, qmgr_map *out)
     rc = wait_for(c, rc, msgid, &r);
     return rc ? rc : qmgr_result_map(r, out);
 }
+
+int call_queue_info(struct qmgr_conn *c, int rc, uint32_t msgid, qmgr_queue_info *st)
+{
+    qmgr_reply *r;
+    memset(st, 0, sizeof *st);
+    rc = wait_for(c, rc, msgid, &r);
+    return rc ? rc : qmgr_result_queue_stat(r, st);
+}

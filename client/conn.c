@@ -115,10 +115,12 @@ int conn_ensure_open(struct qmgr_conn *c)
     return reconnect_with_backoff(c);
 }
 
-bool conn_should_retry(struct qmgr_conn *c, int rc, int *tries)
+bool conn_should_retry(struct qmgr_conn *c, int sent, int rc, int *tries)
 {
-    /* Once: the send of the retry reconnects with the full backoff. */
-    return c && rc == QMGR_ECONN && c->reconnect_attempts != 0 && (*tries)++ < 1;
+    /* Only a request lost in flight, and once: the retry's send reconnects
+     * with the full backoff, and a failed reconnect is not tried again. */
+    return c && sent == QMGR_OK && rc == QMGR_ECONN && c->reconnect_attempts != 0 &&
+           (*tries)++ < 1;
 }
 
 /* Remembers where and with what key to connect, for reconnects too. */

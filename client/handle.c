@@ -23,11 +23,11 @@ static int send_lookup(struct qmgr_conn *c, const char *method, const char *name
 }
 
 static int lookup_once(struct qmgr_conn *c, const char *method, const char *name,
-                       const char *type, char **found)
+                       const char *type, char **found, int *sent)
 {
     uint32_t id = 0;
     qmgr_reply *r;
-    int rc = send_lookup(c, method, name, &id);
+    int rc = *sent = send_lookup(c, method, name, &id);
     if (!rc)
         rc = qmgr_wait(c, id, &r);
     return rc ? rc : result_descriptor(r, type, found);
@@ -40,10 +40,10 @@ int handle_open(struct qmgr_conn *c, const char *method, const char *name, const
         return QMGR_EINVAL;
     if (!method || !*method || (name && !*name))
         return conn_fail(c, QMGR_EINVAL, "an object name and accessor cannot be empty");
-    int rc, tries = 0;
+    int rc, sent, tries = 0;
     do {
-        rc = lookup_once(c, method, name, type, &h->name);
-    } while (conn_should_retry(c, rc, &tries));
+        rc = lookup_once(c, method, name, type, &h->name, &sent);
+    } while (conn_should_retry(c, sent, rc, &tries));
     h->conn = rc ? NULL : c;
     return rc;
 }

@@ -128,8 +128,9 @@ int conn_fail(struct qmgr_conn *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Connects (reconnecting as configured) when c is down. */
 int conn_ensure_open(struct qmgr_conn *c);
-/* True when a read-only call that failed with rc should be sent again. */
-bool conn_should_retry(struct qmgr_conn *c, int rc, int *tries);
+/* True when a read-only call should be sent again: its send returned sent,
+ * the call rc. */
+bool conn_should_retry(struct qmgr_conn *c, int sent, int rc, int *tries);
 
 /* ---- address.c ---- */
 
@@ -208,6 +209,7 @@ int call_count(struct qmgr_conn *c, int rc, uint32_t msgid, uint64_t *n);
 int call_number(struct qmgr_conn *c, int rc, uint32_t msgid, qmgr_number *n);
 int call_items(struct qmgr_conn *c, int rc, uint32_t msgid, qmgr_items *out);
 int call_map(struct qmgr_conn *c, int rc, uint32_t msgid, qmgr_map *out);
+int call_queue_info(struct qmgr_conn *c, int rc, uint32_t msgid, qmgr_queue_info *st);
 
 /* ---- pack.c: parameters ---- */
 

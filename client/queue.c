@@ -329,12 +329,12 @@ int qmgr_queue_purge(qmgr_queue *q, uint64_t *removed)
 
 int qmgr_queue_qsize(qmgr_queue *q, uint64_t *size)
 {
-    int rc, tries = 0;
+    int rc, sent, tries = 0;
     do {
         uint32_t id = 0;
-        rc = qmgr_send_queue_qsize(q, &id);
-        rc = call_count(conn_of(q), rc, id, size);
-    } while (conn_should_retry(conn_of(q), rc, &tries));
+        sent = qmgr_send_queue_qsize(q, &id);
+        rc = call_count(conn_of(q), sent, id, size);
+    } while (conn_should_retry(conn_of(q), sent, rc, &tries));
     return rc;
 }
 
@@ -342,17 +342,12 @@ int qmgr_queue_stat(qmgr_queue *q, qmgr_queue_info *st)
 {
     if (!st)
         return QMGR_EINVAL;
-    int rc, tries = 0;
+    int rc, sent, tries = 0;
     do {
         uint32_t id = 0;
-        qmgr_reply *r;
-        memset(st, 0, sizeof *st);
-        rc = qmgr_send_queue_stat(q, &id);
-        if (!rc)
-            rc = qmgr_wait(conn_of(q), id, &r);
-        if (!rc)
-            rc = qmgr_result_queue_stat(r, st);
-    } while (conn_should_retry(conn_of(q), rc, &tries));
+        sent = qmgr_send_queue_stat(q, &id);
+        rc = call_queue_info(conn_of(q), sent, id, st);
+    } while (conn_should_retry(conn_of(q), sent, rc, &tries));
     return rc;
 }
 
@@ -360,11 +355,11 @@ int qmgr_queue_peek(qmgr_queue *q, uint32_t n, qmgr_items *out)
 {
     if (!out)
         return QMGR_EINVAL;
-    int rc, tries = 0;
+    int rc, sent, tries = 0;
     do {
         uint32_t id = 0;
-        rc = qmgr_send_queue_peek(q, n, &id);
-        rc = call_items(conn_of(q), rc, id, out);
-    } while (conn_should_retry(conn_of(q), rc, &tries));
+        sent = qmgr_send_queue_peek(q, n, &id);
+        rc = call_items(conn_of(q), sent, id, out);
+    } while (conn_should_retry(conn_of(q), sent, rc, &tries));
     return rc;
 }

@@ -76,7 +76,8 @@ static enum head_result head_signed(size_t left, size_t size, struct mp_head *h)
     return HEAD_OK;
 }
 
-static enum head_result head_decode_fixed_ranges(uint8_t b, struct mp_head *h)
+/* The one-byte formats, which carry their value, count or length in the byte. */
+static enum head_result head_fix_format(uint8_t b, struct mp_head *h)
 {
     if (b <= 0x7f) {
         head_set(h, MP_UINT, 1);
@@ -102,7 +103,7 @@ static enum head_result head_decode(const uint8_t *p, size_t left, struct mp_hea
         return HEAD_SHORT;
     uint8_t b = p[0];
     if (b < 0xc0 || b >= 0xe0)
-        return head_decode_fixed_ranges(b, h);
+        return head_fix_format(b, h);
     switch (b) {
     case 0xc0: return head_fixed(left, MP_NIL, 1, h);
     case 0xc2:

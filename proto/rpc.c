@@ -32,7 +32,11 @@ static bool read_envelope(struct mp_reader *r, uint32_t *n, uint64_t *type, cons
         *why = "message is not an array";
         return false;
     }
-    if (*n == 0 || !mp_read_uint(r, type)) {
+    if (*n == 0) {
+        *why = "message is an empty array";
+        return false;
+    }
+    if (!mp_read_uint(r, type)) {
         *why = "message type is not an unsigned integer";
         return false;
     }

@@ -51,6 +51,12 @@ static const struct method *find_method(const char *name, uint32_t len)
     return NULL;
 }
 
+const char *dispatch_params_spec(const char *method, uint32_t len)
+{
+    const struct method *m = find_method(method, len);
+    return m ? m->params : NULL;
+}
+
 static void call_accessor(struct conn *c, const struct rpc_request *req)
 {
     const struct object *o =

@@ -131,6 +131,7 @@ int params_parse(const struct registry *reg, const char *spec, const struct rpc_
                  struct params *out, const char **detail)
 {
     *detail = NULL;
+    memset(out, 0, sizeof *out);
     out->timeout = -1;
     out->count = 1;
     out->uint = 1;

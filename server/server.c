@@ -203,6 +203,7 @@ bool server_init(struct server *srv, struct qm_config *config, const char *confi
     apply_limits(srv);
     registry_init(&srv->registry, &srv->memory, &server_queue_hooks);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* a file size limit is a failed write, not a crash */
     srv->base = event_base_new();
     if (!srv->base) {
         log_err("cannot create the event loop");

@@ -122,6 +122,8 @@ void reply_uint(struct conn *c, uint32_t msgid, uint64_t v);
 
 /* dispatch.c: the method table of PROTOCOL.md. */
 void dispatch_request(struct conn *c, const struct rpc_request *req);
+/* The param spec of a method of the table, or NULL (for the fuzzer). */
+const char *dispatch_params_spec(const char *method, uint32_t len);
 
 struct params;
 

@@ -5,3 +5,5 @@ qmgr_check_test(test_queue SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_queue.c LIBS q
   CASES basics getters putters join leases memory)
 qmgr_check_test(test_buf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_buf.c LIBS qmgrd_core
   CASES incr update values)
+qmgr_check_test(test_journal SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_journal.c LIBS qmgrd_core
+  CASES records torn replay faults)

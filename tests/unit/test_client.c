@@ -174,11 +174,11 @@ static const uint8_t PONG[] = {0xa4, 'p', 'o', 'n', 'g'};
 static const uint8_t NIL[] = {0xc0};
 static const uint8_t SEVEN[] = {0x07};
 
-/* {"name": <first param>, "type": type} */
-static void reply_descriptor(int fd, struct request *r, const char *type)
+/* {"name": <first param, or accessed>, "type": type} */
+static void reply_descriptor(int fd, struct request *r, const char *type, const char *accessed)
 {
-    const char *name = "line_queue";
-    uint32_t len = 10;
+    const char *name = accessed;
+    uint32_t len = (uint32_t)strlen(accessed);
     if (r->rpc.nparams == 1)
         ck_assert(mp_read_str(&r->rpc.params, &name, &len));
     msgpack_sbuffer sb;
@@ -203,7 +203,7 @@ static bool is_lookup(const struct request *r)
 static void answer_well(int fd, struct request *r)
 {
     if (is_lookup(r))
-        reply_descriptor(fd, r, "queue");
+        reply_descriptor(fd, r, "queue", "line_queue");
     else if (strcmp(r->method, "ping") == 0)
         reply_raw_result(fd, r->rpc.msgid, PONG, sizeof PONG);
     else if (strcmp(r->method, "queue.qsize") == 0)
@@ -238,6 +238,8 @@ static void *fake_main(void *arg)
         f->script(f, i, fd);
         close(fd);
     }
+    /* Later connects are refused rather than left waiting in the backlog. */
+    close(f->listen_fd);
     return NULL;
 }
 
@@ -261,7 +263,6 @@ static void fake_start(struct fake *f, fake_script script, int connections)
 static void fake_stop(struct fake *f)
 {
     pthread_join(f->thread, NULL);
-    close(f->listen_fd);
     unlink(f->path);
     rmdir(f->dir);
 }
@@ -482,9 +483,8 @@ static void script_hostile(struct fake *f, int i, int fd)
         }
         free(r.frame);
         if (sent && f->raw_frame)
-            break; /* and close: some frames are cut short on purpose */
+            return; /* and close: some frames are cut short on purpose */
     }
-    drain_until_eof(fd);
 }
 
 #define BYTES(...) ((const uint8_t[]){__VA_ARGS__}), sizeof((const uint8_t[]){__VA_ARGS__})
@@ -656,14 +656,15 @@ static void script_lookup_types(struct fake *f, int i, int fd)
     while (read_request(fd, &r)) {
         const char *name = NULL;
         uint32_t len = 0;
+        struct mp_reader params = r.rpc.params;
         if (r.rpc.nparams == 1)
-            mp_read_str(&r.rpc.params, &name, &len);
+            mp_read_str(&params, &name, &len);
         if (strcmp(r.method, "get_missing") == 0)
             reply_error(fd, r.rpc.msgid, 7, "unknown method get_missing");
         else if (name && len == 7 && memcmp(name, "nothing", 7) == 0)
             reply_error(fd, r.rpc.msgid, 1, "no object named nothing");
         else if (strcmp(r.method, "get_buf") == 0 || (name && len == 8 && memcmp(name, "flow_buf", 8) == 0))
-            reply_descriptor(fd, &r, "buf");
+            reply_descriptor(fd, &r, "buf", "flow_buf");
         else if (strcmp(r.method, "queue.put") == 0)
             reply_error(fd, r.rpc.msgid, 3, "queue line_queue is full");
         else if (strcmp(r.method, "queue.join") == 0)

@@ -1,0 +1,326 @@
+/* The journal: record framing, torn and corrupt tails, replay, and failing disks. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/crc32c.h"
+#include "proto/errors.h"
+#include "server/journal.h"
+#include "server/objects.h"
+
+static char dir[64];
+static char path[128];
+
+static void make_dir(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/qmgr-journal-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/%s", dir, JOURNAL_FILE);
+}
+
+static void remove_dir(void)
+{
+    char tmp[160];
+    unlink(path);
+    snprintf(tmp, sizeof tmp, "%s/%s.rewrite", dir, JOURNAL_FILE);
+    unlink(tmp);
+    rmdir(dir);
+}
+
+static struct journal *open_journal(enum fsync_policy policy, const struct journal_io *io)
+{
+    char err[256];
+    struct journal *j = journal_open(dir, policy, io, err, sizeof err);
+    ck_assert_msg(j != NULL, "%s", err);
+    return j;
+}
+
+static uint8_t *read_file(size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *p = malloc(*len ? *len : 1);
+    ck_assert_uint_eq(fread(p, 1, *len, f), *len);
+    fclose(f);
+    return p;
+}
+
+static bool count_record(void *ctx, const uint8_t *payload, size_t len)
+{
+    (void)payload;
+    (void)len;
+    (*(int *)ctx)++;
+    return true;
+}
+
+static const uint8_t item_a[] = {0xa1, 'a'};
+static const uint8_t item_b[] = {0xc4, 0x02, 0x00, 0x01};
+
+static void write_three_puts(void)
+{
+    struct journal *j = open_journal(FSYNC_ALWAYS, NULL);
+    journal_put(j, "q", item_a, sizeof item_a);
+    journal_put(j, "q", item_b, sizeof item_b);
+    ck_assert(journal_commit(j));
+    journal_put(j, "q", item_a, sizeof item_a);
+    ck_assert(journal_commit(j));
+    journal_close(j);
+}
+
+START_TEST(records_are_framed_with_length_and_crc)
+{
+    make_dir();
+    write_three_puts();
+    size_t len;
+    uint8_t *image = read_file(&len);
+    ck_assert(memcmp(image, JOURNAL_MAGIC, strlen(JOURNAL_MAGIC)) == 0);
+    const uint8_t *rec = image + strlen(JOURNAL_MAGIC);
+    uint32_t rlen = (uint32_t)rec[0] << 24 | rec[1] << 16 | rec[2] << 8 | rec[3];
+    uint32_t crc = (uint32_t)rec[4] << 24 | rec[5] << 16 | rec[6] << 8 | rec[7];
+    ck_assert_uint_eq(crc, crc32c(rec + 8, rlen));
+    int n = 0;
+    const char *why;
+    ck_assert_uint_eq(journal_scan(image, len, count_record, &n, &why), len);
+    ck_assert_int_eq(n, 3);
+    ck_assert_ptr_null(why);
+    free(image);
+    remove_dir();
+}
+END_TEST
+
+START_TEST(every_torn_tail_stops_at_the_last_whole_record)
+{
+    make_dir();
+    write_three_puts();
+    size_t len;
+    uint8_t *image = read_file(&len);
+    int n = 0;
+    const char *why;
+    /* Where the second record ends: scan a copy holding two records. */
+    size_t two = 0;
+    for (size_t cut = len - 1; cut > strlen(JOURNAL_MAGIC); cut--) {
+        n = 0;
+        size_t good = journal_scan(image, cut, count_record, &n, &why);
+        /* A cut on a record boundary leaves no tail; any other cut does. */
+        ck_assert_int_eq(why != NULL, good < cut);
+        ck_assert_int_lt(n, 3);
+        if (!two && n == 2)
+            two = good;
+        ck_assert(good <= cut);
+    }
+    ck_assert_uint_gt(two, strlen(JOURNAL_MAGIC));
+    free(image);
+    remove_dir();
+}
+END_TEST
+
+START_TEST(a_flipped_bit_fails_the_checksum)
+{
+    make_dir();
+    write_three_puts();
+    size_t len;
+    uint8_t *image = read_file(&len);
+    image[len - 1] ^= 0x01;
+    int n = 0;
+    const char *why;
+    size_t good = journal_scan(image, len, count_record, &n, &why);
+    ck_assert_int_eq(n, 2);
+    ck_assert_str_eq(why, "record checksum mismatch");
+    ck_assert_uint_lt(good, len);
+    free(image);
+    remove_dir();
+}
+END_TEST
+
+static void noop_hook(struct waiter *w)
+{
+    (void)w;
+}
+static const struct queue_hooks hooks = {noop_hook, noop_hook, noop_hook};
+
+static void registry_with_objects(struct registry *r, struct memory *m)
+{
+    struct object_config objs[] = {
+        {.name = "q", .type = OBJECT_QUEUE, .accessor = "get_q", .redeliver = true},
+        {.name = "b", .type = OBJECT_BUF, .accessor = "get_b"},
+    };
+    m->used = 0;
+    m->max = 1 << 20;
+    registry_init(r, m, &hooks);
+    ck_assert(registry_apply(r, objs, 2));
+}
+
+static void discard(void *ctx, const uint8_t *item, size_t len)
+{
+    (void)ctx;
+    (void)item;
+    (void)len;
+}
+
+START_TEST(replay_restores_queues_leases_and_bufs)
+{
+    make_dir();
+    struct memory m;
+    struct registry r;
+    registry_with_objects(&r, &m);
+    struct journal *j = open_journal(FSYNC_NO, NULL);
+    registry_set_journal(&r, j);
+    struct queue *q = registry_find(&r, "q", 1)->u.queue;
+    struct buf *b = registry_find(&r, "b", 1)->u.buf;
+    for (uint8_t i = 0; i < 4; i++)
+        ck_assert_int_eq(queue_put(q, &i, 1), QM_OK);
+    struct lease_owner worker;
+    lease_owner_init(&worker, 7);
+    ck_assert_uint_eq(queue_take(q, 2, &worker, discard, NULL), 2); /* 0 and 1 leased */
+    ck_assert_int_eq(queue_task_done(q, 1, &worker), QM_OK);      /* 0 settled */
+    struct mp_number five = {.i = 5}, r5;
+    ck_assert_int_eq(buf_incr(b, "k", 1, &five, &r5), QM_OK);
+    ck_assert(journal_commit(j));
+    /* The "crash": the worker never returned its lease. */
+    journal_close(j);
+    struct registry r2;
+    struct memory m2;
+    registry_with_objects(&r2, &m2);
+    j = open_journal(FSYNC_NO, NULL);
+    char err[256];
+    ck_assert_msg(journal_replay(j, &r2, err, sizeof err), "%s", err);
+    struct queue *q2 = registry_find(&r2, "q", 1)->u.queue;
+    ck_assert_uint_eq(q2->items.count, 3); /* 1 back at the head, then 2 and 3 */
+    ck_assert_uint_eq(q2->unfinished, 3);
+    ck_assert_uint_eq(q2->redelivered, 1);
+    struct mp_slice head;
+    ck_assert(itemq_front(&q2->items, &head));
+    ck_assert_uint_eq(head.p[0], 1);
+    const struct buf_entry *e = buf_find(registry_find(&r2, "b", 1)->u.buf, "k", 1);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_int_eq(e->v.i, 5);
+    journal_close(j);
+    queue_return_leases(&worker);
+    registry_free(&r);
+    registry_free(&r2);
+    remove_dir();
+}
+END_TEST
+
+START_TEST(replay_cuts_a_torn_tail_from_the_file)
+{
+    make_dir();
+    write_three_puts();
+    size_t len;
+    uint8_t *image = read_file(&len);
+    free(image);
+    ck_assert_int_eq(truncate(path, (off_t)(len - 1)), 0);
+    struct memory m;
+    struct registry r;
+    registry_with_objects(&r, &m);
+    struct journal *j = open_journal(FSYNC_NO, NULL);
+    char err[256];
+    ck_assert(journal_replay(j, &r, err, sizeof err));
+    ck_assert_uint_eq(registry_find(&r, "q", 1)->u.queue->items.count, 2);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_uint_lt((uint64_t)st.st_size, len - 1);
+    journal_close(j);
+    registry_free(&r);
+    remove_dir();
+}
+END_TEST
+
+static ssize_t failing_write(int fd, const void *p, size_t n)
+{
+    /* Half gets through, then the disk is full. */
+    if (n > 4) {
+        ssize_t w = write(fd, p, n / 2);
+        (void)w;
+    }
+    errno = ENOSPC;
+    return -1;
+}
+
+static int working_fsync(int fd)
+{
+    return fdatasync(fd);
+}
+
+static int failing_fsync(int fd)
+{
+    (void)fd;
+    errno = EIO;
+    return -1;
+}
+
+static ssize_t working_write(int fd, const void *p, size_t n)
+{
+    return write(fd, p, n);
+}
+
+START_TEST(failed_write_is_cut_and_marks_the_journal_failed)
+{
+    make_dir();
+    struct journal_io full = {failing_write, working_fsync};
+    journal_close(open_journal(FSYNC_ALWAYS, NULL));
+    struct journal *j = open_journal(FSYNC_ALWAYS, &full);
+    struct stat before, after;
+    ck_assert_int_eq(stat(path, &before), 0);
+    journal_put(j, "q", item_a, sizeof item_a);
+    ck_assert(!journal_commit(j));
+    ck_assert(!journal_healthy(j));
+    ck_assert_str_eq(journal_error(j), strerror(ENOSPC));
+    ck_assert_int_eq(stat(path, &after), 0);
+    ck_assert_int_eq(after.st_size, before.st_size);
+    journal_close(j);
+    remove_dir();
+}
+END_TEST
+
+START_TEST(failed_fsync_under_always_is_a_failed_commit)
+{
+    make_dir();
+    struct journal_io io = {working_write, failing_fsync};
+    struct journal *j = journal_open(dir, FSYNC_ALWAYS, &io, (char[64]){0}, 64);
+    /* Opening a new journal fsyncs its header: that fails too. */
+    ck_assert_ptr_null(j);
+    struct journal_io good = {working_write, working_fsync};
+    j = open_journal(FSYNC_ALWAYS, &good);
+    journal_close(j);
+    j = open_journal(FSYNC_ALWAYS, &io);
+    journal_put(j, "q", item_a, sizeof item_a);
+    ck_assert(!journal_commit(j));
+    ck_assert(!journal_healthy(j));
+    journal_close(j);
+    remove_dir();
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("journal");
+    TCase *tc = tcase_create("records");
+    tcase_add_test(tc, records_are_framed_with_length_and_crc);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("torn");
+    tcase_add_test(tc, every_torn_tail_stops_at_the_last_whole_record);
+    tcase_add_test(tc, a_flipped_bit_fails_the_checksum);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("replay");
+    tcase_add_test(tc, replay_restores_queues_leases_and_bufs);
+    tcase_add_test(tc, replay_cuts_a_torn_tail_from_the_file);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("faults");
+    tcase_add_test(tc, failed_write_is_cut_and_marks_the_journal_failed);
+    tcase_add_test(tc, failed_fsync_under_always_is_a_failed_commit);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
