@@ -435,7 +435,8 @@ QMGR_API void qmgr_reply_free(qmgr_reply *r);
  * request: nil (ping, put, task_done, join, set, del, update, clear), count
  * (put_many, qsize, purge, buf len), number (incr, incr_float, a buf get of
  * a number), items (get: one item; get_many, peek, objects, clients; buf
- * get: one value), map (buf items, drain, stats), queue_stat (stat). A
+ * get: one value), map (buf items, drain, stats; a queue stat too, with
+ * every field the daemon sent), queue_stat (stat). A
  * mismatch is QMGR_EINVAL; a malformed result QMGR_EPROTO. The
  * connection's qmgr_last_error() is set for every error.
  */

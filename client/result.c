@@ -347,7 +347,7 @@ int qmgr_result_map(qmgr_reply *r, qmgr_map *out)
         return QMGR_EINVAL;
     }
     memset(out, 0, sizeof *out);
-    int rc = check_reply(r, r->shape == SHAPE_MAP);
+    int rc = check_reply(r, r->shape == SHAPE_MAP || r->shape == SHAPE_QUEUE_STAT);
     if (rc)
         return rc;
     struct mp_reader in;

@@ -7,15 +7,19 @@ bool bytes_reserve(struct bytes *b, size_t more)
 {
     if (b->cap - b->len >= more)
         return true;
-    if (more > SIZE_MAX / 2 - b->len)
+    if (more > SIZE_MAX / 2 - b->len) {
+        b->failed = true;
         return false;
+    }
     size_t need = b->len + more;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need)
         cap *= 2;
     uint8_t *p = realloc(b->data, cap);
-    if (!p)
+    if (!p) {
+        b->failed = true;
         return false;
+    }
     b->data = p;
     b->cap = cap;
     return true;
@@ -44,6 +48,7 @@ void bytes_consume(struct bytes *b, size_t n)
 void bytes_clear(struct bytes *b)
 {
     b->len = 0;
+    b->failed = false;
 }
 
 void bytes_free(struct bytes *b)
@@ -51,4 +56,5 @@ void bytes_free(struct bytes *b)
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+    b->failed = false;
 }

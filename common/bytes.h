@@ -10,9 +10,11 @@ struct bytes {
     uint8_t *data;
     size_t len;
     size_t cap;
+    bool failed; /* a reserve failed since the last clear: the content is incomplete */
 };
 
-/* Makes room for at least `more` bytes after len. False if out of memory. */
+/* Makes room for at least `more` bytes after len. False (and failed set) if
+ * out of memory. */
 bool bytes_reserve(struct bytes *b, size_t more);
 bool bytes_append(struct bytes *b, const void *p, size_t n);
 /* Removes the first n bytes (n <= len). */

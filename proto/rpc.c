@@ -171,9 +171,11 @@ size_t rpc_frame_begin(struct bytes *out)
 bool rpc_frame_end(struct bytes *out, size_t frame_start)
 {
     const size_t payload_start = frame_start + FRAME_HEADER_SIZE;
-    if (out->len < payload_start || out->len - payload_start > INT32_MAX) {
+    if (out->failed || out->len < payload_start || out->len - payload_start > INT32_MAX) {
+        /* Out of memory part-way (some bytes never got in), or too long. */
         if (out->len > frame_start)
             out->len = frame_start;
+        out->failed = false;
         return false;
     }
     frame_write_be32(out->data + frame_start, (uint32_t)(out->len - payload_start));

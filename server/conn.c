@@ -95,6 +95,10 @@ static void handle_handshake_frame(struct conn *c, const uint8_t *p, size_t len)
         c->srv->counters.auth_failures++;
         qm_log_limited(&peer_fault_log, LOG_WARNING, "client %llu (%s): handshake failed: %s",
                        (unsigned long long)c->id, c->peer, why ? why : "?");
+        if (reply_len == 0) {
+            conn_close(c, NULL);
+            return;
+        }
         /* Let #FAILURE# go out first; the handshake timer bounds the wait. */
         c->state = CONN_CLOSING;
         pause_reading(c);
@@ -384,10 +388,11 @@ void conn_close(struct conn *c, const char *why)
 void conn_shutdown_waiters(struct conn *c)
 {
     struct waiter *w;
-    while ((w = TAILQ_FIRST(&c->waiters))) {
+    while (c->state != CONN_CLOSED && (w = TAILQ_FIRST(&c->waiters))) {
+        uint32_t msgid = w->msgid;
         queue_unpark(w);
-        reply_error(c, w->msgid, QM_ESHUTDOWN, NULL);
         waiter_free(w);
+        reply_error(c, msgid, QM_ESHUTDOWN, NULL);
     }
 }
 

@@ -11,7 +11,10 @@ msgpack_packer *reply_begin(struct conn *c, uint32_t msgid, size_t *frame_start)
 
 void reply_end(struct conn *c, size_t frame_start)
 {
-    rpc_frame_end(&c->out, frame_start);
+    if (!rpc_frame_end(&c->out, frame_start)) {
+        conn_close(c, "out of memory for a reply");
+        return;
+    }
     conn_want_flush(c);
 }
 

@@ -18,33 +18,25 @@ void waiter_free(struct waiter *w)
     free(w);
 }
 
-static void reply_put_timeout(struct conn *c, struct waiter *w)
-{
-    if (w->many && w->put_done > 0)
-        reply_uint(c, w->msgid, w->put_done);
-    else
-        reply_error(c, w->msgid, QM_EFULL, NULL);
-}
-
 static void on_waiter_timeout(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     struct waiter *w = arg;
     struct conn *c = w->owner;
+    enum waiter_kind kind = w->kind;
+    uint32_t msgid = w->msgid;
+    uint64_t put_done = w->many ? w->put_done : 0;
     queue_unpark(w);
-    switch (w->kind) {
-    case WAIT_GET:
-        reply_error(c, w->msgid, QM_EEMPTY, NULL);
-        break;
-    case WAIT_PUT:
-        reply_put_timeout(c, w);
-        break;
-    case WAIT_JOIN:
-        reply_error(c, w->msgid, QM_ETIMEOUT, NULL);
-        break;
-    }
     waiter_free(w);
+    if (kind == WAIT_GET)
+        reply_error(c, msgid, QM_EEMPTY, NULL);
+    else if (kind == WAIT_JOIN)
+        reply_error(c, msgid, QM_ETIMEOUT, NULL);
+    else if (put_done > 0)
+        reply_uint(c, msgid, put_done);
+    else
+        reply_error(c, msgid, QM_EFULL, NULL);
     server_after_event(c->srv);
 }
 
@@ -81,37 +73,46 @@ static void pack_item(void *ctx, const uint8_t *item, size_t len)
     rpc_pack_raw(ctx, item, len);
 }
 
+/* The hooks free the waiter before replying: a reply can fail and close the
+ * connection, which must not find a waiter that is no longer parked. */
 static void getter_ready(struct waiter *w)
 {
     struct conn *c = w->owner;
     struct queue *q = w->queue;
-    size_t start;
-    msgpack_packer *pk = reply_begin(c, w->msgid, &start);
-    if (w->many) {
-        uint64_t n = q->items.count < w->max_items ? q->items.count : w->max_items;
-        msgpack_pack_array(pk, (size_t)n);
-        queue_take(q, (uint32_t)n, &c->leases, pack_item, pk);
-    } else {
-        queue_take(q, 1, &c->leases, pack_item, pk);
-    }
-    reply_end(c, start);
+    uint32_t msgid = w->msgid;
+    bool many = w->many;
+    uint64_t max = many ? w->max_items : 1;
     waiter_free(w);
+    size_t start;
+    msgpack_packer *pk = reply_begin(c, msgid, &start);
+    if (many) {
+        uint64_t n = q->items.count < max ? q->items.count : max;
+        msgpack_pack_array(pk, (size_t)n);
+        max = n;
+    }
+    queue_take(q, (uint32_t)max, &c->leases, pack_item, pk);
+    reply_end(c, start);
 }
 
 static void putter_done(struct waiter *w)
 {
     struct conn *c = w->owner;
-    if (w->many)
-        reply_uint(c, w->msgid, w->put_done);
-    else
-        reply_nil(c, w->msgid);
+    uint32_t msgid = w->msgid;
+    bool many = w->many;
+    uint64_t done = w->put_done;
     waiter_free(w);
+    if (many)
+        reply_uint(c, msgid, done);
+    else
+        reply_nil(c, msgid);
 }
 
 static void joiner_done(struct waiter *w)
 {
-    reply_nil(w->owner, w->msgid);
+    struct conn *c = w->owner;
+    uint32_t msgid = w->msgid;
     waiter_free(w);
+    reply_nil(c, msgid);
 }
 
 const struct queue_hooks server_queue_hooks = {

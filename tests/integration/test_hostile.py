@@ -402,7 +402,7 @@ class TestFrames(Base):
         for i in range(len(req)):
             with self.subTest(length=i):
                 self.assert_fault_closes(req[:i], "truncated to %d of %d bytes" % (i, len(req)),
-                                         log=(i == len(req) - 1))
+                                         log=(i == 0))
         with self.client() as ok:
             self.assertEqual(ok.call("queue.qsize", ["q"]), 0)
         # and the complete request works
