@@ -1,0 +1,29 @@
+# libqmgr-client and qmgrctl against a real qmgrd.
+#  - test_client_lib: every library call (check; one ctest entry per case),
+#    each test starting its own daemon from $QMGRD.
+#  - test_qmgrctl.py: each qmgrctl command's output and exit code, --json
+#    parsed back by Python.
+#  - test_client_install.py: `cmake --install` into a temporary prefix, then
+#    a tiny program built through pkg-config and through find_package(qmgr).
+add_executable(test_client_lib ${CMAKE_CURRENT_LIST_DIR}/test_client_lib.c)
+target_link_libraries(test_client_lib PRIVATE qmgr-client PkgConfig::CHECK PkgConfig::MSGPACK)
+foreach(tc connect queue buf daemon pipeline reconnect)
+  add_test(NAME integration.client_lib.${tc} COMMAND test_client_lib)
+  set_tests_properties(integration.client_lib.${tc} PROPERTIES
+    ENVIRONMENT "CK_RUN_CASE=${tc};QMGRD=$<TARGET_FILE:qmgrd>"
+    TIMEOUT 300 LABELS integration)
+endforeach()
+
+add_test(NAME integration.qmgrctl
+         COMMAND /usr/bin/python3 -m unittest -v test_qmgrctl
+         WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})
+set_tests_properties(integration.qmgrctl PROPERTIES
+  ENVIRONMENT "QMGRD=$<TARGET_FILE:qmgrd>;QMGRCTL=$<TARGET_FILE:qmgrctl>;PYTHONDONTWRITEBYTECODE=1"
+  TIMEOUT 600 LABELS integration)
+
+add_test(NAME integration.client_install
+         COMMAND /usr/bin/python3 -m unittest -v test_client_install
+         WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})
+set_tests_properties(integration.client_install PROPERTIES
+  ENVIRONMENT "QMGRD=$<TARGET_FILE:qmgrd>;QMGR_BUILD_DIR=${CMAKE_BINARY_DIR};QMGR_CMAKE=${CMAKE_COMMAND};CC=${CMAKE_C_COMPILER};PYTHONDONTWRITEBYTECODE=1"
+  TIMEOUT 600 LABELS integration)
