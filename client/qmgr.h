@@ -32,7 +32,9 @@
  * THREADS. A qmgr_conn and everything made from it (handles, replies) belong
  * to one thread at a time: use one connection per thread, or guard each
  * connection with a mutex of your own held across every call on it and on
- * its handles and replies. Different connections are independent; the
+ * its handles and replies. A decoded result (qmgr_items, qmgr_map) no longer
+ * refers to its connection: it may be handed to, and freed by, any thread,
+ * before or after qmgr_close(). Different connections are independent; the
  * library has no global state to lock. It never raises SIGPIPE.
  *
  * MEMORY. Whoever a function names as the owner frees: a qmgr_conn with
@@ -163,7 +165,7 @@ QMGR_API int qmgr_set_timeout(qmgr_conn *c, double seconds);
  * carried it out: put, put_many, get, get_many, task_done, join, purge, incr,
  * update, set, del, drain and clear. Calls that only read (ping, stats,
  * objects, clients, lookups, qsize, stat, peek, buf get, len and items) are
- * sent again on the new connection. An authentication failure is never
+ * sent again, once, on a new connection. An authentication failure is never
  * retried. With reconnect off, every call on a lost connection returns
  * QMGR_ECONN until qmgr_reconnect() succeeds.
  */

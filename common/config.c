@@ -1,4 +1,5 @@
 #include "common/config.h"
+#include "common/paths.h"
 
 #include "common/log.h"
 
@@ -6,8 +7,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <ini.h>
-#include <math.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -232,46 +231,17 @@ static void replace_string(char **field, const char *value)
 
 /* ---- defaults ---------------------------------------------------------- */
 
-static const char *nonempty_env(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : NULL;
-}
-
-static const char *home_directory(void)
-{
-    const char *home = nonempty_env("HOME");
-    if (home)
-        return home;
-    struct passwd *pw = getpwuid(getuid());
-    return pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : NULL;
-}
-
 char *config_default_state_dir(void)
 {
-    const char *systemd = nonempty_env("STATE_DIRECTORY");
-    if (systemd) /* a ':'-separated list when the unit names several */
-        return check_alloc(strndup(systemd, strcspn(systemd, ":")));
-    if (geteuid() == 0)
-        return dup_string("/var/lib/qmgr");
-    const char *xdg = nonempty_env("XDG_STATE_HOME");
-    if (xdg && xdg[0] == '/') /* the XDG spec says to ignore relative paths */
-        return join_strings(xdg, "/qmgr");
-    const char *home = home_directory();
-    return home ? join_strings(home, "/.local/state/qmgr") : dup_string("/var/lib/qmgr");
+    return check_alloc(paths_default_state_dir());
 }
 
 char *config_authkey_path(const struct qm_config *c)
 {
     if (c->authkey_file)
         return dup_string(c->authkey_file);
-    const char *credentials = nonempty_env("CREDENTIALS_DIRECTORY");
-    if (credentials)
-        return join_strings(credentials, "/authkey");
-    if (c->state_dir)
-        return join_strings(c->state_dir, "/authkey");
-    char *state_dir = config_default_state_dir();
-    char *path = join_strings(state_dir, "/authkey");
+    char *state_dir = c->state_dir ? NULL : config_default_state_dir();
+    char *path = check_alloc(paths_authkey_in(c->state_dir ? c->state_dir : state_dir));
     free(state_dir);
     return path;
 }
@@ -585,7 +555,7 @@ static char *read_config_line(char *buf, int size, void *stream)
     struct parser *p = stream;
     size_t consumed;
 
-    if (p->error_line || p->read_errno)
+    if (p->error_line)
         return NULL;
     size_t len = read_raw_line(p, buf, (size_t)size, &consumed);
     if (consumed == 0) {

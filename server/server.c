@@ -230,7 +230,13 @@ int server_run(struct server *srv)
              HASH_CNT(hh, srv->registry.by_name),
              (unsigned long long)srv->config.max_connections,
              (unsigned long long)srv->config.max_memory);
-    if (event_base_dispatch(srv->base) < 0) {
+    int rc = event_base_dispatch(srv->base);
+    /* Once the loop is over nobody handles these: a second SIGTERM while
+     * cleaning up must not turn a clean stop into a kill. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    if (rc < 0) {
         log_err("event loop failed");
         return 1;
     }

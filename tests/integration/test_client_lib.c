@@ -119,15 +119,22 @@ static void daemon_start(struct daemon *d)
     wait_listening(d);
 }
 
-static int daemon_stop(struct daemon *d)
+/* Waits for the daemon to exit; its exit status (128 + signal if killed). */
+static int daemon_wait(struct daemon *d)
 {
     int status = -1;
     if (d->pid <= 0)
         return 0;
-    kill(d->pid, SIGTERM);
     waitpid(d->pid, &status, 0);
     d->pid = 0;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int daemon_stop(struct daemon *d)
+{
+    if (d->pid > 0)
+        kill(d->pid, SIGTERM);
+    return daemon_wait(d);
 }
 
 /* Restarts the daemon on the same address. */
@@ -652,6 +659,7 @@ START_TEST(parked_get_at_shutdown_is_eshutdown)
     kill(D.pid, SIGTERM);
     ck_assert_int_eq(qmgr_wait(c, id, &r), QMGR_OK);
     ck_assert_int_eq(qmgr_result_items(r, &got), QMGR_ESHUTDOWN);
+    ck_assert_int_eq(daemon_wait(&D), 0);
     qmgr_queue_close(wq);
     qmgr_close(watcher);
     qmgr_queue_close(q);

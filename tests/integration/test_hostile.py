@@ -6,13 +6,14 @@ import hmac
 import os
 import random
 import re
+import socket
 import struct
 import time
 import unittest
 
 from qmgrtest import (
     DaemonTest, Client, AuthFailed, ConnectionClosed, Raw, packb, pack_request, decode_response,
-    CHALLENGE, WELCOME, FAILURE, SHA256_PREFIX, CLOSE_TIMEOUT, EBADREQ, EEMPTY,
+    CHALLENGE, WELCOME, FAILURE, SHA256_PREFIX, CLOSE_TIMEOUT, SCALE, EBADREQ, EEMPTY,
 )
 
 OBJECTS = """
@@ -204,6 +205,9 @@ class TestHandshakeFaults(Base):
                     resp = c.recv_frame(CLOSE_TIMEOUT)
                 except ConnectionClosed:
                     continue
+                except socket.timeout:
+                    raise AssertionError("a %d-byte client nonce was neither answered nor refused"
+                                         " (connection left open)" % n)
                 self.assertEqual(resp, Client.answer(self.d.key, SHA256_PREFIX + rc))
 
     def test_200_failed_authentications(self):
@@ -274,7 +278,7 @@ class TestHandshakeTimeout(Base):
                 break
         self.assertTrue(closed, "a 1-byte-per-0.3s handshake was never closed by handshake_timeout=1s")
         elapsed = time.monotonic() - t0
-        self.assertLess(elapsed, 1 + 5, "closed only after %.1fs" % elapsed)
+        self.assertLess(elapsed, min(1 + 5 * SCALE, 12), "closed only after %.1fs" % elapsed)
         self.assertGreaterEqual(elapsed, 0.9)
         self.assertNotIn(WELCOME, bytes(c.buf))
 

@@ -3,4 +3,4 @@
 # handshake, hence qmgr_proto.
 qmgr_check_test(test_client SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_client.c
                 LIBS qmgr-client-static qmgr_proto
-                CASES handshake hostile calls pipeline reconnect)
+                CASES values handshake hostile calls pipeline reconnect)

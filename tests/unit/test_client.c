@@ -1052,9 +1052,92 @@ START_TEST(reconnect_gives_up)
 }
 END_TEST
 
+/* ---- values, with no daemon ---- */
+
+START_TEST(parse_every_type)
+{
+    static const uint8_t list[] = {
+        0x9b, 0x01, 0xfe, 0xcb, 0x40, 0x04, 0, 0, 0, 0, 0, 0, /* 1, -2, 2.5 */
+        0xa1, 's', 0xc4, 0x02, 0x00, 0x01, 0xc0, 0xc3,       /* "s", bin, nil, true */
+        0x91, 0x01, 0x81, 0xa1, 'a', 0x01,                   /* [1], {"a": 1} */
+        0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* 2^64 - 1 */
+        0xd4, 0x05, 0x07,                                    /* ext 5 */
+    };
+    static const qmgr_type types[] = {QMGR_INT, QMGR_INT, QMGR_FLOAT, QMGR_STR, QMGR_BIN, QMGR_NIL,
+                                      QMGR_BOOL, QMGR_ARRAY, QMGR_MAP, QMGR_UINT, QMGR_EXT};
+    qmgr_items items;
+    qmgr_map m;
+    ck_assert_int_eq(qmgr_items_parse(list, sizeof list, &items), QMGR_OK);
+    ck_assert_uint_eq(items.count, 11);
+    for (size_t i = 0; i < items.count; i++)
+        ck_assert_int_eq(items.item[i].type, types[i]);
+    ck_assert_int_eq(items.item[1].i, -2);
+    ck_assert_double_eq(items.item[2].f, 2.5);
+    ck_assert_uint_eq(items.item[4].len, 2);
+    ck_assert_int_eq(items.item[6].i, 1);
+    ck_assert_uint_eq(items.item[7].len, 1);
+    ck_assert_uint_eq(items.item[9].u, UINT64_MAX);
+    ck_assert_uint_eq(items.item[10].rawlen, 3);
+    ck_assert_int_eq(qmgr_map_parse(items.item[8].raw, items.item[8].rawlen, &m), QMGR_OK);
+    ck_assert_int_eq(qmgr_map_find(&m, "a")->i, 1);
+    ck_assert_ptr_null(qmgr_map_find(&m, "b"));
+    ck_assert_ptr_null(qmgr_map_find(&m, ""));
+    qmgr_map_free(&m);
+    qmgr_items_free(&items);
+    qmgr_items_free(&items); /* zeroed: harmless */
+    qmgr_items_free(NULL);
+    qmgr_map_free(NULL);
+}
+END_TEST
+
+START_TEST(parse_refuses_malformed)
+{
+    static const uint8_t not_array[] = {0x01};
+    static const uint8_t cut[] = {0x92, 0x01};
+    static const uint8_t trailing[] = {0x91, 0x01, 0x02};
+    static const uint8_t int_key[] = {0x81, 0x01, 0x02};
+    static const uint8_t bomb[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
+    static const uint8_t bad_byte[] = {0x91, 0xc1};
+    qmgr_items items;
+    qmgr_map m;
+    ck_assert_int_eq(qmgr_items_parse(not_array, sizeof not_array, &items), QMGR_EINVAL);
+    ck_assert_int_eq(qmgr_items_parse(cut, sizeof cut, &items), QMGR_EINVAL);
+    ck_assert_int_eq(qmgr_items_parse(trailing, sizeof trailing, &items), QMGR_EINVAL);
+    ck_assert_int_eq(qmgr_items_parse(bomb, sizeof bomb, &items), QMGR_EINVAL);
+    ck_assert_int_eq(qmgr_items_parse(bad_byte, sizeof bad_byte, &items), QMGR_EINVAL);
+    ck_assert_int_eq(qmgr_items_parse(NULL, 0, &items), QMGR_EINVAL);
+    ck_assert_uint_eq(items.count, 0);
+    ck_assert_int_eq(qmgr_map_parse(int_key, sizeof int_key, &m), QMGR_EINVAL);
+    ck_assert_int_eq(qmgr_map_parse(cut, sizeof cut, &m), QMGR_EINVAL);
+    ck_assert_uint_eq(m.count, 0);
+}
+END_TEST
+
+START_TEST(strerror_names_every_code)
+{
+    for (int code = QMGR_ESHUTDOWN; code <= QMGR_OK; code++)
+        ck_assert_str_ne(qmgr_strerror(code), "unknown error code");
+    static const int client[] = {QMGR_ECONN, QMGR_EAUTH, QMGR_EPROTO, QMGR_EINVAL, QMGR_ECLIENTMEM};
+    for (size_t i = 0; i < sizeof client / sizeof client[0]; i++)
+        for (size_t j = i + 1; j < sizeof client / sizeof client[0]; j++)
+            ck_assert_str_ne(qmgr_strerror(client[i]), qmgr_strerror(client[j]));
+    ck_assert_str_eq(qmgr_strerror(QMGR_ENOMEM), "max_memory would be exceeded");
+    ck_assert_str_eq(qmgr_strerror(QMGR_ECLIENTMEM), "out of memory in the client");
+    ck_assert_str_eq(qmgr_strerror(12345), "unknown error code");
+    ck_assert_int_eq(qmgr_ping(NULL), QMGR_EINVAL);
+    qmgr_close(NULL);
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
     Suite *s = suite_create("client");
+    TCase *tv = tcase_create("values");
+    tcase_add_test(tv, parse_every_type);
+    tcase_add_test(tv, parse_refuses_malformed);
+    tcase_add_test(tv, strerror_names_every_code);
+    suite_add_tcase(s, tv);
+
     TCase *tc = tcase_create("handshake");
     tcase_add_test(tc, connect_and_ping);
     tcase_add_test(tc, wrong_key_is_eauth);

@@ -651,11 +651,17 @@ END_TEST
 
 /* ---- paths ------------------------------------------------------------- */
 
-/* The non-root branches need a non-root effective uid; check forks each test. */
+/* The non-root branches need a non-root effective uid. */
 static void become_nobody(void)
 {
     if (geteuid() == 0)
         ck_assert_int_eq(seteuid(65534), 0);
+}
+
+/* LeakSanitizer cannot inspect the process at exit under another euid. */
+static void restore_euid(void)
+{
+    ck_assert_int_eq(seteuid(getuid()), 0);
 }
 
 static void check_state_dir(const char *expected)
@@ -782,6 +788,7 @@ static Suite *config_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("paths");
+    tcase_add_checked_fixture(tc, NULL, restore_euid);
     tcase_add_test(tc, state_dir_from_systemd);
     tcase_add_test(tc, state_dir_for_root);
     tcase_add_test(tc, state_dir_for_users);
