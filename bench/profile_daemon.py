@@ -4,8 +4,9 @@ none: `perf stat -e cycles` says "not supported").
 
   strace -c   system calls per request, daemon and client (putget, P1 and P64)
   perf        cpu-clock samples of the pinned daemon: kernel vs user, top symbols
-  callgrind   user-space instructions per request in the daemon, top functions
-              (counts, not seconds: repeatable whatever the box is doing)
+  callgrind   user-space instructions per request in the daemon, and in the
+              client (libqmgr-client under qmgr-bench's worker threads), top
+              functions (counts, not seconds: repeatable whatever the box is doing)
 
 Reports go to OUT/profile/, one summary line per view to OUT/profile.jsonl.
 """
@@ -31,6 +32,7 @@ PERF_WORKLOADS = [
 CALLGRIND_WORKLOADS = [
     ("putget_c1_p1", ["-w", "putget", "-n", "10000"], 10000),
     ("putget_c1_p64", ["-w", "putget", "-P", "64", "-n", "128000"], 128000),
+    ("batch_c1_64", ["-w", "batch", "-P", "64", "-n", "1280000"], 20000),
 ]
 
 
@@ -123,30 +125,56 @@ def callgrind_total(annotated):
     return 0
 
 
+def annotate(out, annotated):
+    with open(annotated, "w") as f:
+        subprocess.run(["callgrind_annotate", "--inclusive=no", out], stdout=f, stderr=subprocess.DEVNULL)
+    os.unlink(out)
+    return callgrind_total(annotated)
+
+
+def callgrind_daemon(ctx, pdir, label, args, requests):
+    out = os.path.join(pdir, "callgrind_daemon_%s.out" % label)
+    # Counting starts with the run (--instr-atstart=no, then -i on), so
+    # start-up is not in the per-request figure.
+    daemon = bench_run.Qmgrd(ctx.build, "none", wrapper=[
+        "valgrind", "--tool=callgrind", "--instr-atstart=no", "--callgrind-out-file=" + out])
+    try:
+        subprocess.run(["callgrind_control", "-i", "on", str(daemon.pid)], capture_output=True)
+        bench(ctx, daemon, args)
+        subprocess.run(["callgrind_control", "-i", "off", str(daemon.pid)], capture_output=True)
+    finally:
+        daemon.stop()
+    annotated = os.path.join(pdir, "callgrind_daemon_%s.txt" % label)
+    total = annotate(out, annotated)
+    bench_run.record(ctx.out, "profile.jsonl", {
+        "view": "callgrind", "side": "daemon", "label": label, "requests": requests, "instructions": total,
+        "instructions_per_request": round(total / requests), "report": os.path.relpath(annotated, ctx.out)})
+
+
+def callgrind_client(ctx, pdir, label, args, requests):
+    """qmgr-bench itself under callgrind, counting only inside worker_run:
+    the library's cost per request, without connecting and set-up."""
+    out = os.path.join(pdir, "callgrind_client_%s.out" % label)
+    daemon = bench_run.Qmgrd(ctx.build, "none")
+    try:
+        bench(ctx, daemon, args, wrapper=["valgrind", "--tool=callgrind", "--toggle-collect=worker_run",
+                                          "--callgrind-out-file=" + out])
+    finally:
+        daemon.stop()
+    annotated = os.path.join(pdir, "callgrind_client_%s.txt" % label)
+    total = annotate(out, annotated)
+    bench_run.record(ctx.out, "profile.jsonl", {
+        "view": "callgrind", "side": "client", "label": label, "requests": requests, "instructions": total,
+        "instructions_per_request": round(total / requests), "report": os.path.relpath(annotated, ctx.out)})
+
+
 def profile_callgrind(ctx, pdir):
     if not shutil.which("valgrind"):
         bench_run.log("valgrind not found: skipped")
         return
     for label, args, requests in CALLGRIND_WORKLOADS:
-        out = os.path.join(pdir, "callgrind_%s.out" % label)
-        # Counting starts with the run (--instr-atstart=no, then -i on), so
-        # start-up is not in the per-request figure.
-        daemon = bench_run.Qmgrd(ctx.build, "none", wrapper=[
-            "valgrind", "--tool=callgrind", "--instr-atstart=no", "--callgrind-out-file=" + out])
-        try:
-            subprocess.run(["callgrind_control", "-i", "on", str(daemon.pid)], capture_output=True)
-            bench(ctx, daemon, args)
-            subprocess.run(["callgrind_control", "-i", "off", str(daemon.pid)], capture_output=True)
-        finally:
-            daemon.stop()
-        annotated = os.path.join(pdir, "callgrind_%s.txt" % label)
-        with open(annotated, "w") as f:
-            subprocess.run(["callgrind_annotate", "--inclusive=no", out], stdout=f, stderr=subprocess.DEVNULL)
-        os.unlink(out)
-        total = callgrind_total(annotated)
-        bench_run.record(ctx.out, "profile.jsonl", {
-            "view": "callgrind", "label": label, "requests": requests, "instructions": total,
-            "instructions_per_request": round(total / requests), "report": os.path.relpath(annotated, ctx.out)})
+        callgrind_daemon(ctx, pdir, label, args, requests)
+        callgrind_client(ctx, pdir, label, args, requests)
 
 
 def run(ctx):

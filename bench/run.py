@@ -163,8 +163,10 @@ def qmgr_bench(ctx, daemon, placement, args, label, fname="ours.jsonl", extra=No
         record(ctx.out, fname, {"label": label, "pin": placement, "failed": res.stderr.strip()[-500:],
                                 "cmd": " ".join(argv)})
         return None
-    rec = {"label": label, "pin": placement, **json.loads(res.stdout), "busy_before": busy,
-           "foreign_cores": mt.as_dict()["foreign_cores"], "cmd": " ".join(argv), **(extra or {})}
+    rec = json.loads(res.stdout)
+    rec.update(label=label, pin=placement, busy_before=busy, foreign_cores=mt.as_dict()["foreign_cores"],
+               client_cpu_s_per_mop=round(mt.ours / max(rec["ops"], 1) * 1e6, 4), cmd=" ".join(argv),
+               **(extra or {}))
     record(ctx.out, fname, rec)
     return rec
 
@@ -249,21 +251,22 @@ def redis_lpush_lpop(ctx, redis, placement, conns, pipe, n, label):
         "label": label, "pin": placement, "conns": conns, "depth": pipe, "ops": 2 * n,
         "lpush_per_s": rps["LPUSH"], "lpop_per_s": rps["LPOP"], "ops_per_s": round(ops_per_s),
         "server_cpu_s": round(cpu, 4), "server_cpu_s_per_mop": round(cpu / (2 * n) * 1e6, 4),
+        "client_cpu_s_per_mop": round(mt.ours / (2 * n) * 1e6, 4),
         "busy_before": busy, "foreign_cores": mt.as_dict()["foreign_cores"], "cmd": " ".join(argv)})
 
 
 # ------------------------------------------------------------------ parts
 # (label, qmgr-bench args, placements): the targets' configurations.
 CORE_OURS = [
-    ("putget_c1_p1", ["-w", "putget", "-c", "1", "-P", "1", "-n", "300000", "-t", "8"], ["same", "none"]),
-    ("putget_c1_p64", ["-w", "putget", "-c", "1", "-P", "64", "-n", "4000000", "-t", "8"], ["same", "none"]),
-    ("putget_c50_p1", ["-w", "putget", "-c", "50", "-P", "1", "-n", "600000", "-t", "8"], ["none", "same"]),
-    ("batch_c1_64", ["-w", "batch", "-c", "1", "-P", "64", "-n", "20000000", "-t", "8"], ["same", "none"]),
-    ("batch_c2_64", ["-w", "batch", "-c", "2", "-P", "64", "-n", "20000000", "-t", "8"], ["none"]),
+    ("putget_c1_p1", ["-w", "putget", "-c", "1", "-P", "1", "-n", "300000", "-t", "4"], ["same", "none"]),
+    ("putget_c1_p64", ["-w", "putget", "-c", "1", "-P", "64", "-n", "4000000", "-t", "4"], ["same", "none"]),
+    ("putget_c50_p1", ["-w", "putget", "-c", "50", "-P", "1", "-n", "500000", "-t", "4"], ["none", "same"]),
+    ("batch_c1_64", ["-w", "batch", "-c", "1", "-P", "64", "-n", "12000000", "-t", "4"], ["same", "none"]),
+    ("batch_c4_64", ["-w", "batch", "-c", "4", "-P", "64", "-n", "12000000", "-t", "4"], ["same", "none"]),
 ]
 # (label, conns, pipeline, n per test, placements) for INFO cpu around redis-benchmark.
 CORE_REDIS = [
-    ("lpush_lpop_c1_p1", 1, 1, 150000, ["same", "none"]),
+    ("lpush_lpop_c1_p1", 1, 1, 100000, ["same", "none"]),
     ("lpush_lpop_c1_p64", 1, 64, 2000000, ["same", "none"]),
     ("lpush_lpop_c50_p1", 50, 1, 300000, ["none", "same"]),
 ]

@@ -144,7 +144,8 @@ def target_rows(R):
         rows.append([name, pin, fmt(us_per_op(ours), "us"),
                      "Redis (INFO cpu) %s" % fmt(us_per_op(peer), "us"), fmt(rc, "x"),
                      "≤ 0.50× → %s" % verdict(rc, 0.5, at_least=False), "", load_note(ours, peer)])
-    for label, pin in [("batch_c1_64", "same"), ("batch_c1_64", "none"), ("batch_c2_64", "none")]:
+    for label, pin in [("batch_c1_64", "same"), ("batch_c4_64", "same"), ("batch_c1_64", "none"),
+                       ("batch_c4_64", "none")]:
         ours = R.our(label, pin)
         items = med(ours, "items_per_s")
         rows.append(["batch 64 (%s conn): items/s through the queue" % label.split("_")[1][1:], pin,
@@ -234,8 +235,9 @@ def profile_lines(R):
             out.append("- perf (cpu-clock, pinned), %s: %.1f%% of the daemon's samples in the kernel; "
                        "symbols in `%s`" % (p["label"], p["kernel_percent"], p["report"]))
         elif p["view"] == "callgrind":
-            out.append("- callgrind, %s: %d user-space instructions per request in the daemon; top "
-                       "functions in `%s`" % (p["label"], p["instructions_per_request"], p["report"]))
+            out.append("- callgrind, %s: %d user-space instructions per request in the %s; top "
+                       "functions in `%s`" % (p["label"], p["instructions_per_request"], p.get("side", "daemon"),
+                                              p["report"]))
     return "\n".join(out)
 
 

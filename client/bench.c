@@ -610,6 +610,12 @@ static void print_text(const struct bench_opts *o, const struct totals *t,
 
 /* ---- main -------------------------------------------------------------- */
 
+static void report_failure(const qmgr_conn *c, int rc, const char *what)
+{
+    const char *detail = qmgr_last_error(c);
+    fprintf(stderr, "qmgr-bench: %s: %s\n", what, detail[0] ? detail : qmgr_strerror(rc));
+}
+
 static int run(const struct bench_opts *o, qmgr_conn *ctl)
 {
     struct payloads pl = {0};
@@ -623,9 +629,9 @@ static int run(const struct bench_opts *o, qmgr_conn *ctl)
     sh.batch = pl.batch;
     sh.deltas = pl.deltas;
     if (rc == QMGR_OK && (rc = prepare_objects(ctl, &sh)))
-        fprintf(stderr, "qmgr-bench: preparing: %s: %s\n", qmgr_strerror(rc), qmgr_last_error(ctl));
+        report_failure(ctl, rc, uses_queue(o->workload) ? o->queue : o->buf);
     if (rc == QMGR_OK && (rc = run_threads(ctl, &sh, args, nthreads, tot, samples)))
-        fprintf(stderr, "qmgr-bench: stats: %s: %s\n", qmgr_strerror(rc), qmgr_last_error(ctl));
+        report_failure(ctl, rc, "reading the daemon's stats");
     if (rc == QMGR_OK) {
         check_counters(ctl, o, tot);
         empty_queue(ctl, o);

@@ -162,6 +162,7 @@ class TestFullDisk(FullDiskBase):
         after = [b"after-%d" % i for i in range(5)]
         for a in after:
             c.call("queue.put", ["q", a, 0])
+        self.d.fsize = None
         self.crash_restart()
         c = self.client()
         got = self.contents(c)
