@@ -10,6 +10,7 @@ set(qmgr_integration_suites
   test_blocking
   test_redelivery
   test_hostile
+  test_hostile_more
   test_lifecycle
   test_python_client
 )

@@ -656,6 +656,10 @@ class TestCrashLoop(DurTest):
         summary = self.check(plog, wlogs, st, counts, crashes)
         summary.update(seed=seed, crashes=len(crashes), seconds=round(elapsed, 1), tail_cuts=len(cut))
         print("\ncrash loop %r" % summary)
+        for c in self.clients:
+            c.close()
+        self.clients = []
+        self.stop_daemon(d)
         # under fsync = always a commit is whole or absent; a torn tail is
         # still allowed (a write cut by the kill), and must be logged as cut
 
@@ -779,6 +783,19 @@ class TestCrashLoop(DurTest):
 
     def test_seed_3(self):
         self.run_seed(3)
+
+    def test_more_seeds(self):
+        """QMGR_CRASH_SEEDS="4-20" (or "5,9") runs more seeds, one daemon each."""
+        spec = os.environ.get("QMGR_CRASH_SEEDS")
+        if not spec:
+            self.skipTest("set QMGR_CRASH_SEEDS to run more seeds")
+        seeds = []
+        for part in spec.split(","):
+            lo, _, hi = part.partition("-")
+            seeds += range(int(lo), int(hi or lo) + 1)
+        for seed in seeds:
+            with self.subTest(seed=seed):
+                self.run_seed(seed)
 
 
 def _kill_quietly(pid):

@@ -11,7 +11,7 @@ mixed queue and buf operations against one daemon (journal on, everysec).
   concurrent atomic drains adding up), unfinished back to 0, connections back
   to the baseline, and the daemon's RSS back near its start (+20 MiB).
 
-QMGR_SOAK_SECONDS (default 45) is the length of each of the two soaks.
+QMGR_SOAK_SECONDS (default 40) is the length of each of the two soaks.
 """
 
 import collections
@@ -25,7 +25,7 @@ from dur_lib import (
     SCALE, DurTest, read_line_log, rng, spawn, wait_connections, wait_procs, wait_until,
 )
 
-SECONDS = float(os.environ.get("QMGR_SOAK_SECONDS", "45"))
+SECONDS = float(os.environ.get("QMGR_SOAK_SECONDS", "40"))
 PROCS = 4
 CONNS = 50
 RSS_SLACK_KIB = 20 * 1024
