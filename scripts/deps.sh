@@ -5,7 +5,7 @@ set -eu
 
 PACKAGES="build-essential cmake pkg-config libevent-dev libmsgpack-dev libsodium-dev
   nettle-dev libinih-dev uthash-dev libisal-dev check libsubunit-dev libsqlite3-dev
-  clang libclang-rt-14-dev valgrind python3 python3-msgpack systemd"
+  clang libclang-rt-14-dev valgrind strace python3 python3-msgpack systemd"
 
 missing=""
 for p in $PACKAGES; do

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -41,6 +42,7 @@ struct journal {
     bool dirty;           /* written but not fsynced */
     int error;            /* errno of the failure that stopped it; 0 = healthy */
     double last_retry;
+    pid_t owner_pid;         /* the daemon, as its compaction child sees it */
     pid_t rewrite_pid;       /* a compaction child at work */
     struct bytes rewrite_tail; /* records committed while it works */
     uint64_t rewrites;
@@ -441,7 +443,10 @@ static bool write_snapshot(const struct journal *j, const struct registry *r,
 {
     struct journal snap = {.fd = -1, .io = j->io, .policy = FSYNC_NO};
     rpc_packer_init(&snap.pk, &snap.pending);
-    snap.fd = open(j->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* A fresh inode every time: a compaction child of an earlier daemon that
+     * is somehow still alive keeps writing to its own, unlinked file. */
+    unlink(j->tmp_path);
+    snap.fd = open(j->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     bool ok = snap.fd >= 0 &&
               bytes_append(&snap.pending, JOURNAL_MAGIC, strlen(JOURNAL_MAGIC));
     if (ok && enum_leases)
@@ -505,13 +510,19 @@ bool journal_rewrite_now(struct journal *j, const struct registry *r,
 static void start_compaction(struct journal *j, const struct registry *r,
                              lease_enumerator *enum_leases, void *ctx)
 {
+    j->owner_pid = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         log_warn("journal: cannot fork a compaction: %s", strerror(errno));
         return;
     }
-    if (pid == 0)
+    if (pid == 0) {
+        /* Die with the daemon: a snapshot nobody will install is useless. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != j->owner_pid)
+            _exit(1);
         _exit(write_snapshot(j, r, enum_leases, ctx) ? 0 : 1);
+    }
     j->rewrite_pid = pid;
     bytes_clear(&j->rewrite_tail);
     log_info("journal: compacting %llu bytes in process %d", (unsigned long long)j->size,

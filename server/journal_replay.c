@@ -179,10 +179,15 @@ static bool apply_record(void *ctx, const uint8_t *payload, size_t len)
     return false;
 }
 
+/* Each owner's leases go to the heads; the newest owner first, so the
+ * oldest owner's items end up in front, as close to the order they were
+ * taken in as the records tell. */
 static void return_open_leases(struct replay *rp)
 {
-    while (rp->owners)
-        return_owner(rp, &rp->owners->owner);
+    while (rp->owners) {
+        struct replay_owner *newest = ELMT_FROM_HH(rp->owners->hh.tbl, rp->owners->hh.tbl->tail);
+        return_owner(rp, &newest->owner);
+    }
 }
 
 static bool cut_tail(struct journal *j, size_t good, size_t size, const char *why)

@@ -106,18 +106,43 @@ static void on_signal(evutil_socket_t signo, short what, void *arg)
     server_after_event(srv);
 }
 
+/*
+ * The disk refused this turn's changes, which are already in memory and
+ * must never be seen: not acknowledged, not handed out. The daemon does
+ * what a crash and restart would, in place: every connection is closed (so
+ * nothing of this turn is answered) and the objects are rebuilt from the
+ * journal, which holds exactly what was acknowledged. Changes are then
+ * refused until the journal can be rewritten; reads go on.
+ */
+static void reload_from_journal(struct server *srv)
+{
+    char err[512] = "out of memory";
+    struct conn *c;
+    log_err("journal: reloading the last recorded state; every client is disconnected");
+    while ((c = TAILQ_FIRST(&srv->conns)))
+        conn_close(c, NULL);
+    while ((c = TAILQ_FIRST(&srv->closed_list))) {
+        TAILQ_REMOVE(&srv->closed_list, c, link);
+        conn_free(c);
+    }
+    registry_free(&srv->registry);
+    registry_init(&srv->registry, &srv->memory, &server_queue_hooks);
+    if (!registry_apply(&srv->registry, srv->config.objects, srv->config.nobjects) ||
+        !journal_replay(srv->journal, &srv->registry, err, sizeof err)) {
+        /* Serving a state that is not the recorded one would be worse. */
+        log_err("journal: cannot reload the recorded state (%s); exiting", err);
+        exit(1);
+    }
+    registry_set_journal(&srv->registry, srv->journal);
+    journal_commit(srv->journal); /* drops what closing appended */
+}
+
 /* Group commit: everything this turn changed goes to the journal (and, with
- * fsync = always, to disk) before any reply of this turn is written. If the
- * disk refuses, nothing of this turn is acknowledged: the connections
- * holding its replies are closed instead. */
+ * fsync = always, to disk) before any reply of this turn is written. */
 static void commit_journal(struct server *srv)
 {
-    if (journal_commit(srv->journal))
-        return;
-    struct conn *c;
-    while ((c = TAILQ_FIRST(&srv->flush_list)))
-        conn_close(c, "the journal could not record its changes");
-    journal_commit(srv->journal); /* drops what closing appended */
+    if (!journal_commit(srv->journal))
+        reload_from_journal(srv);
 }
 
 void server_after_event(struct server *srv)

@@ -1,5 +1,6 @@
 #include "batch.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -23,6 +23,7 @@ struct countmap {
     struct countmap_entry *slot; /* owned; cap slots, a power of two */
     uint32_t *used;              /* owned; the occupied slots in insertion order */
     size_t cap, count;
+    struct countmap_entry *last; /* the entry added to last: lines repeat keys */
 };
 
 bool countmap_init(struct countmap *m);

@@ -54,9 +54,13 @@ int endpoint_connect(const char *prog, qmgr_conn **out)
         rc = qmgr_open_env(c);
     if (rc != QMGR_OK) {
         const char *addr = getenv("QMGR_ADDR");
-        fprintf(stderr, "%s: cannot connect to %s: %s\n", prog,
-                addr && *addr ? addr : QMGR_DEFAULT_ADDR,
-                c && *qmgr_last_error(c) ? qmgr_last_error(c) : qmgr_strerror(rc));
+        const char *why = c && *qmgr_last_error(c) ? qmgr_last_error(c) : qmgr_strerror(rc);
+        /* The library's connect errors name the address already. */
+        if (rc == QMGR_ECONN)
+            fprintf(stderr, "%s: %s\n", prog, why);
+        else
+            fprintf(stderr, "%s: connect to %s: %s\n", prog,
+                    addr && *addr ? addr : QMGR_DEFAULT_ADDR, why);
         qmgr_close(c);
         return rc;
     }

@@ -23,8 +23,8 @@
 
 #include "batch.h"
 
-/* No generated line is longer (newline included). */
-#define LOGGEN_LINE_MAX 512
+/* Room a line needs while it is written (loggen.c checks the bound). */
+#define LOGGEN_LINE_MAX 1024
 /* 2026-11-25 04:50:00 UTC: the default first timestamp. */
 #define LOGGEN_DEFAULT_START 1795582200
 #define LOGGEN_DEFAULT_SPAN 300
@@ -35,7 +35,7 @@ struct loggen_options {
     uint64_t lines;         /* how many lines in all */
     uint64_t seed;
     int64_t start;          /* epoch seconds of the first line */
-    uint32_t span;          /* seconds from the first line to the last */
+    uint32_t span;          /* the lines are spread evenly over [start, start + span) */
     uint32_t malformed_ppm; /* truncated lines per million */
 };
 

@@ -50,7 +50,9 @@ static bool reserve(struct update *u, const struct aggregate *a)
     }
     return grow_to((void **)&u->delta, &u->delta_cap, deltas, sizeof *u->delta) &&
            grow_to((void **)&u->keys, &u->keys_cap, bytes, 1) &&
-           grow_to((void **)&u->rank, &u->rank_cap, a->client.count + 1, sizeof *u->rank);
+           grow_to((void **)&u->rank, &u->rank_cap,
+                   (a->client.count < u->top_clients ? a->client.count : u->top_clients) + 1,
+                   sizeof *u->rank);
 }
 
 static void add(struct update *u, const char *key, int64_t value)
@@ -113,6 +115,7 @@ static void add_minutes(struct update *u, const struct countmap *m)
     }
 }
 
+/* < 0 when a ranks before b: more requests, then the smaller address. */
 static int by_requests_then_key(const void *pa, const void *pb)
 {
     const struct countmap_entry *a = *(const struct countmap_entry *const *)pa;
@@ -125,23 +128,71 @@ static int by_requests_then_key(const void *pa, const void *pb)
     return (a->len > b->len) - (a->len < b->len);
 }
 
+static bool ranks_after(const struct countmap_entry *a, const struct countmap_entry *b)
+{
+    return by_requests_then_key(&a, &b) > 0;
+}
+
+/* heap[0..n) keeps its lowest-ranked entry at the root. */
+static void sift_down(const struct countmap_entry **heap, size_t n, size_t i)
+{
+    for (;;) {
+        size_t worst = i, l = 2 * i + 1, r = l + 1;
+        if (l < n && ranks_after(heap[l], heap[worst]))
+            worst = l;
+        if (r < n && ranks_after(heap[r], heap[worst]))
+            worst = r;
+        if (worst == i)
+            return;
+        const struct countmap_entry *t = heap[i];
+        heap[i] = heap[worst];
+        heap[worst] = t;
+        i = worst;
+    }
+}
+
+static void sift_up(const struct countmap_entry **heap, size_t i)
+{
+    while (i > 0 && ranks_after(heap[i], heap[(i - 1) / 2])) {
+        const struct countmap_entry *t = heap[i];
+        heap[i] = heap[(i - 1) / 2];
+        heap[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+}
+
+/* The batch's top N clients into u->rank (best first); returns how many.
+ * A heap of N, so a batch's long tail costs one comparison per client. */
+static size_t rank_top_clients(struct update *u, const struct countmap *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->count && u->top_clients > 0; i++) {
+        const struct countmap_entry *e = countmap_at(m, i);
+        /* A client literally named "(other)" must not repeat that key. */
+        if (e->len == 7 && memcmp(e->key, "(other)", 7) == 0)
+            continue;
+        if (n < u->top_clients) {
+            u->rank[n] = e;
+            sift_up(u->rank, n++);
+        } else if (ranks_after(u->rank[0], e)) {
+            u->rank[0] = e;
+            sift_down(u->rank, n, 0);
+        }
+    }
+    qsort(u->rank, n, sizeof *u->rank, by_requests_then_key);
+    return n;
+}
+
 static void add_top_clients(struct update *u, const struct countmap *m)
 {
-    for (size_t i = 0; i < m->count; i++)
-        u->rank[i] = countmap_at(m, i);
-    qsort(u->rank, m->count, sizeof *u->rank, by_requests_then_key);
     int64_t other = 0;
-    size_t taken = 0;
-    for (size_t i = 0; i < m->count; i++) {
+    for (size_t i = 0; i < m->count; i++)
+        other += countmap_at(m, i)->req;
+    size_t n = rank_top_clients(u, m);
+    for (size_t i = 0; i < n; i++) {
         const struct countmap_entry *e = u->rank[i];
-        /* A client literally named "(other)" must not repeat that key. */
-        bool named_other = e->len == 7 && memcmp(e->key, "(other)", 7) == 0;
-        if (taken < u->top_clients && !named_other) {
-            add(u, key(u, "client:", e->key, e->len, ":req"), e->req);
-            taken++;
-        } else {
-            other += e->req;
-        }
+        add(u, key(u, "client:", e->key, e->len, ":req"), e->req);
+        other -= e->req;
     }
     add(u, STATKEYS_OTHER_CLIENTS, other);
 }

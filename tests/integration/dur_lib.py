@@ -22,8 +22,6 @@ import sys
 import threading
 import time
 
-import msgpack
-
 import qmgrtest as qt
 from qmgrtest import (  # noqa: F401  (re-exported for the suites)
     SCALE, CALL_TIMEOUT, CLOSE_TIMEOUT, POLL_TIMEOUT, STARTUP_TIMEOUT, STOP_TIMEOUT,
@@ -40,6 +38,34 @@ JOURNAL_MAGIC = b"QMGRJNL1"
 # record types (server/journal.h)
 JR_PUT, JR_TAKE, JR_TASK_DONE, JR_RETURN, JR_PURGE = 1, 2, 3, 4, 5
 JR_BUF_SET, JR_BUF_DEL, JR_BUF_CLEAR, JR_QUEUE_META, JR_BUF_SET_MANY = 6, 7, 8, 9, 10
+
+
+_SANITIZED = []
+
+
+def sanitized():
+    """True when $QMGRD is an ASan build (its RSS then holds ASan's
+    quarantine of freed memory, so RSS bounds say nothing about leaks;
+    LeakSanitizer at exit checks those instead)."""
+    if not _SANITIZED:
+        flag = os.environ.get("QMGRTEST_SANITIZED")
+        if flag is not None:
+            _SANITIZED.append(flag not in ("", "0"))
+        else:
+            try:
+                with open(qmgrd_path(), "rb") as f:
+                    _SANITIZED.append(b"__asan_init" in f.read())
+            except OSError:
+                _SANITIZED.append(False)
+    return _SANITIZED[0]
+
+
+def asan_env(**opts):
+    """ASAN_OPTIONS with these settings added (e.g. detect_leaks=0 for a
+    daemon run under strace, where LeakSanitizer cannot work)."""
+    cur = os.environ.get("ASAN_OPTIONS", "")
+    extra = ":".join("%s=%s" % kv for kv in opts.items())
+    return {"ASAN_OPTIONS": (cur + ":" + extra) if cur else extra}
 
 
 def free_port():
@@ -140,9 +166,11 @@ class DurDaemon(Daemon):
     The log of earlier runs of the same DurDaemon is kept in `history`.
     """
 
-    def __init__(self, objects="", port=None, fsize=None, **kw):
+    def __init__(self, objects="", port=None, fsize=None, wrapper=None, env=None, **kw):
         self.fixed_port = port
         self.fsize = fsize
+        self.wrapper = wrapper
+        self.extra_env = env or {}
         self.history = []
         self.runs = 0
         super().__init__(objects, **kw)
@@ -163,15 +191,30 @@ class DurDaemon(Daemon):
         if self.fsize is not None:
             # prlimit execs the daemon: the pid stays the daemon's
             argv = ["prlimit", "--fsize=%d:unlimited" % self.fsize, "--"] + argv
+        if self.wrapper:
+            # e.g. strace: then self.proc is the wrapper, daemon_pid the daemon
+            argv = list(self.wrapper) + argv
         return argv
+
+    @property
+    def daemon_pid(self):
+        """The daemon's own pid, from its log lines (qmgrd[PID])."""
+        for line in self.log_since(0):
+            m = re.search(r"qmgrd\[(\d+)\]", line)
+            if m:
+                return int(m.group(1))
+        return self.pid
 
     def _spawn(self):
         if self.proc is not None:
             if self.proc.poll() is None:
                 raise AssertionError("a qmgrd of this DurDaemon is still running")
             if self.reader is not None:
-                self.reader.join(10)
-            if self.proc.stderr is not None:
+                self.reader.join(2)
+            # a child of the old daemon (a compaction) may still hold the
+            # pipe: then its reader thread is still in readline, and closing
+            # the file under it would block; it ends at the child's exit
+            if self.proc.stderr is not None and (self.reader is None or not self.reader.is_alive()):
                 self.proc.stderr.close()
             self.history.append("---- run %d (rc=%r) ----" % (self.runs, self.proc.returncode))
             self.history.extend(self.lines)
@@ -179,7 +222,7 @@ class DurDaemon(Daemon):
         self.lines = []
         self.returncode = None
         self.proc = subprocess.Popen(self._argv(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, env=daemon_env(), cwd=self.tmp)
+                                     stderr=subprocess.PIPE, env=daemon_env(self.extra_env), cwd=self.tmp)
         self.reader = threading.Thread(target=self._drain, args=(self.proc,), daemon=True)
         self.reader.start()
 
@@ -208,7 +251,7 @@ class DurDaemon(Daemon):
             os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(STOP_TIMEOUT)
         if self.reader is not None:
-            self.reader.join(10)
+            self.reader.join(2)   # longer only if a child of it holds stderr
         self.returncode = self.proc.returncode
         return self.returncode
 
@@ -232,11 +275,11 @@ class DurTest(DaemonTest):
 
     START = False
 
-    def start_daemon(self, objects=None, port=None, fsize=None, **options):
+    def start_daemon(self, objects=None, port=None, fsize=None, wrapper=None, env=None, **options):
         opts = dict(self.OPTIONS)
         opts.update(options)
         d = DurDaemon(self.OBJECTS if objects is None else objects, port=port, fsize=fsize,
-                      start=False, **opts)
+                      wrapper=wrapper, env=env, start=False, **opts)
         self.daemons.append(d)
         self.addCleanup(d.cleanup)
         d.start()

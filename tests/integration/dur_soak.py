@@ -28,7 +28,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from dur_lib import BROKEN, Client, LineLog, RPCError, read_key  # noqa: E402
+from dur_lib import Client, LineLog, RPCError, read_key  # noqa: E402
 
 EFULL, EEMPTY, ENOKEY = 3, 4, 11
 QUEUE = "soak"

@@ -10,6 +10,7 @@ set(qmgr_durability_suites
   test_durability.TestRedeliveryAcrossRestart
   test_durability.TestJournalFile
   test_durability.TestCompaction
+  test_durability.TestGroupCommit
   test_durability.TestCrashLoop
   test_faults.TestFullDisk
   test_faults.TestFailedJournalLosesNothingUndelivered
