@@ -66,8 +66,13 @@ dumper_pid=$!
 workers_pid=$!
 
 # Puts every batch, shows progress, returns once every batch is done.
-"$BIN/qmgr-logstats-producer" --generate "$LINES" --progress ||
-    { cat "$TMP/workers.log" "$TMP/dumper.log" >&2; die "the producer failed"; }
+status=0
+"$BIN/qmgr-logstats-producer" --generate "$LINES" --progress || status=$?
+[ "$status" -le 128 ] || exit "$status" # interrupted (Ctrl-C): just clean up
+if [ "$status" -ne 0 ]; then
+    cat "$TMP/workers.log" "$TMP/dumper.log" >&2
+    die "the producer failed"
+fi
 
 # Every batch is done, so every count is in flow_buf or already in the
 # database: stop the workers, then the dumper (its last drain takes the rest).

@@ -42,7 +42,7 @@ for s in $STAGES; do
     fuzz)
         stage "libFuzzer targets: 60 s each"
         CC=clang build fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQMGR_FUZZ=ON -DQMGR_TESTS=ON
-        run_ctest fuzz -L 'fuzz60' -j1
+        run_ctest fuzz -L 'fuzz60'
         ;;
     valgrind)
         stage "valgrind memcheck"

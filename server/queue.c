@@ -107,9 +107,22 @@ static void settle_leases(struct queue *q, uint64_t count, struct lease_owner *o
     }
 }
 
+static uint64_t leases_held(const struct queue *q, const struct lease_owner *owner)
+{
+    uint64_t n = 0;
+    const struct lease *l;
+    if (owner)
+        TAILQ_FOREACH(l, &owner->leases, link)
+            n += l->queue == q;
+    return n;
+}
+
 int queue_task_done(struct queue *q, uint64_t count, struct lease_owner *owner)
 {
-    if (count > q->unfinished)
+    /* Items out on other connections' leases are theirs to settle: counting
+     * them done here would let join return while they can still come back. */
+    uint64_t unleased = q->unfinished > q->leased ? q->unfinished - q->leased : 0;
+    if (count > unleased + leases_held(q, owner))
         return QM_EVALUE;
     if (owner)
         settle_leases(q, count, owner);

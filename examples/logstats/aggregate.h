@@ -20,8 +20,9 @@ struct aggregate {
 bool aggregate_init(struct aggregate *a);
 void aggregate_free(struct aggregate *a);
 void aggregate_clear(struct aggregate *a);
-/* Counts every line of a batch (lines joined by '\n'). Keys point into data,
- * which must stay valid until the next clear. False only when out of memory. */
+/* Counts every non-empty line of a batch (lines joined by '\n'). Keys point
+ * into data, which must stay valid until the next clear. False only when out
+ * of memory. */
 bool aggregate_batch(struct aggregate *a, const char *data, size_t len);
 /* An item that is not a batch of text at all: one malformed line. */
 void aggregate_unreadable_item(struct aggregate *a);

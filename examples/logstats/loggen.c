@@ -346,10 +346,10 @@ static char *write_line(struct loggen *g, char *p)
     return p;
 }
 
-size_t loggen_fill(struct loggen *g, struct batch *b, size_t max_lines)
+size_t loggen_fill(struct loggen *g, struct batch *b, size_t max_lines, size_t max_bytes)
 {
     size_t n = 0;
-    while (n < max_lines && g->made < g->opt.lines) {
+    while (n < max_lines && b->len < max_bytes && g->made < g->opt.lines) {
         if (!batch_reserve(b, LOGGEN_LINE_MAX))
             break;
         char *end = write_line(g, b->data + b->len);

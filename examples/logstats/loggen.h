@@ -65,9 +65,10 @@ struct loggen {
 /* false when out of memory. */
 bool loggen_init(struct loggen *g, const struct loggen_options *opt);
 void loggen_free(struct loggen *g);
-/* Appends up to max_lines lines to b; returns how many (0 once all are made,
- * or when out of memory: tell them apart with loggen_remaining). */
-size_t loggen_fill(struct loggen *g, struct batch *b, size_t max_lines);
+/* Appends up to max_lines lines to b, stopping early once b holds max_bytes;
+ * returns how many (0 once all are made, or when out of memory: tell them
+ * apart with loggen_remaining). */
+size_t loggen_fill(struct loggen *g, struct batch *b, size_t max_lines, size_t max_bytes);
 uint64_t loggen_remaining(const struct loggen *g);
 
 #endif

@@ -6,6 +6,7 @@
  * through the parked puts. Ends when every batch is done (queue.join).
  */
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,7 +173,7 @@ static int write_log(const struct options *o)
     struct batch b = {0};
     bool ok = loggen_init(&gen, &o->gen);
     while (ok && loggen_remaining(&gen) > 0) {
-        ok = loggen_fill(&gen, &b, 10000) > 0 && fwrite(b.data, 1, b.len, f) == b.len;
+        ok = loggen_fill(&gen, &b, 10000, SIZE_MAX) > 0 && fwrite(b.data, 1, b.len, f) == b.len;
         batch_clear(&b);
     }
     ok = ok && fflush(f) == 0;
@@ -191,7 +192,7 @@ static int fail(struct producer *p, const char *what, int rc)
 {
     const char *msg = p->conn ? qmgr_last_error(p->conn) : "";
     fprintf(stderr, "%s: %s: %s\n", PROG, what, *msg ? msg : qmgr_strerror(rc));
-    return rc ? rc : QMGR_EPROTO;
+    return rc;
 }
 
 /* Waits for the oldest put in flight; a refused put is fatal. */
@@ -247,7 +248,7 @@ static long next_batch(const struct options *o, struct loggen *gen, struct logre
                        struct batch *b)
 {
     if (o->generate) {
-        size_t n = loggen_fill(gen, b, o->batch_lines);
+        size_t n = loggen_fill(gen, b, o->batch_lines, o->batch_bytes);
         if (n == 0 && loggen_remaining(gen) > 0) {
             fprintf(stderr, "%s: out of memory for a batch\n", PROG);
             return -1;
@@ -268,7 +269,7 @@ static int put_everything(struct producer *p, struct loggen *gen, struct logread
     }
     batch_free(&b);
     if (rc == QMGR_OK && n < 0)
-        rc = QMGR_EINVAL;
+        rc = QMGR_EINVAL; /* the input failed; next_batch said why */
     while (rc == QMGR_OK && p->count > 0)
         rc = settle_oldest_put(p);
     return rc;

@@ -153,6 +153,32 @@ class TestRedeliverOn(Base):
         self.assertEqual((r.error, r.result), (None, None))
 
 
+class TestTaskDoneOwnership(Base):
+    def test_task_done_of_another_connections_item_is_EVALUE(self):
+        # A holds the only item; B's task_done would let join return while
+        # A's item can still come back, so it is refused.
+        self.put_items("rq", ["x"])
+        a = self.client()
+        self.assertEqual(a.call("queue.get", ["rq", 0]), "x")
+        b = self.client()
+        b.expect_error(10, "queue.task_done", ["rq", 1])
+        a.close()
+        st = wait_stat(self.obs, "rq", size=1)
+        self.assertEqual(st["unfinished"], 1)
+        self.assertEqual(self.obs.call_error("queue.join", ["rq", 0])[0], 5)
+
+    def test_task_done_may_count_queued_items_done(self):
+        # Items still queued are nobody's: any connection may mark them done,
+        # as with Python's JoinableQueue.
+        self.put_items("rq", ["x", "y"])
+        a = self.client()
+        a.call("queue.get", ["rq", 0])
+        self.assertIsNone(self.obs.call("queue.task_done", ["rq", 1]))
+        self.obs.expect_error(10, "queue.task_done", ["rq", 1])
+        self.assertIsNone(a.call("queue.task_done", ["rq", 1]))
+        self.assertEqual(self.obs.call("queue.stat", ["rq"])["unfinished"], 0)
+
+
 class TestRedeliverOff(Base):
     def test_unacked_items_are_gone(self):
         self.put_items("plain", ["i1", "i2", "i3"])

@@ -231,6 +231,28 @@ START_TEST(leases_return_to_head_in_order)
 }
 END_TEST
 
+START_TEST(task_done_cannot_settle_another_owners_lease)
+{
+    struct queue *q = make_queue(0, true);
+    struct lease_owner holder, other;
+    lease_owner_init(&holder, 1);
+    lease_owner_init(&other, 2);
+    put_fixint(q, 1);
+    put_fixint(q, 2);
+    take_one(q, &holder);
+    /* One item is queued, one is out with holder: other may mark one done
+     * (the queued one, as Python allows), not two. */
+    ck_assert_int_eq(queue_task_done(q, 2, &other), QM_EVALUE);
+    ck_assert_int_eq(queue_task_done(q, 1, &other), QM_OK);
+    ck_assert_int_eq(queue_task_done(q, 1, &other), QM_EVALUE);
+    ck_assert_uint_eq(q->unfinished, 1);
+    ck_assert_int_eq(queue_task_done(q, 1, &holder), QM_OK);
+    ck_assert_uint_eq(q->unfinished, 0);
+    ck_assert_uint_eq(q->leased, 0);
+    queue_free(q);
+}
+END_TEST
+
 START_TEST(returned_leases_reach_parked_getter_oldest_first)
 {
     struct queue *q = make_queue(0, true);
@@ -281,7 +303,8 @@ int main(void)
         {"getters", {getters_served_in_arrival_order, unparked_getter_is_not_served}},
         {"putters", {putters_fill_room_in_order}},
         {"join", {join_released_at_zero}},
-        {"leases", {leases_return_to_head_in_order, returned_leases_reach_parked_getter_oldest_first}},
+        {"leases", {leases_return_to_head_in_order, returned_leases_reach_parked_getter_oldest_first,
+                    task_done_cannot_settle_another_owners_lease}},
         {"memory", {put_refused_over_max_memory}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
