@@ -71,6 +71,7 @@ struct pending_table {
     struct qmgr_reply **slots;
     size_t cap; /* a power of two, or 0 */
     size_t count;
+    size_t displaced; /* entries not in their home slot (after a collision) */
 };
 
 bool pending_add(struct pending_table *t, struct qmgr_reply *r);

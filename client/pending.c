@@ -1,7 +1,10 @@
 /*
  * The msgid table: finds the request a reply answers. msgids are handed out
  * in sequence, so masking the low bits spreads them perfectly; linear probing
- * with backward-shift deletion needs no tombstones.
+ * with backward-shift deletion needs no tombstones. Since the msgids in
+ * flight are consecutive they fill a dense run of slots, which a
+ * backward-shift would walk on every removal: while no entry sits away from
+ * its home slot there is nothing to shift, so removal just clears the slot.
  */
 #include <stdlib.h>
 
@@ -14,10 +17,12 @@ static size_t slot_of(const struct pending_table *t, uint32_t msgid)
 
 static void insert_slot(struct pending_table *t, struct qmgr_reply *r)
 {
-    size_t i = slot_of(t, r->msgid);
+    size_t home = slot_of(t, r->msgid);
+    size_t i = home;
     while (t->slots[i])
         i = (i + 1) & (t->cap - 1);
     t->slots[i] = r;
+    t->displaced += i != home;
 }
 
 static bool grow(struct pending_table *t)
@@ -30,6 +35,7 @@ static bool grow(struct pending_table *t)
         return false;
     t->slots = slots;
     t->cap = cap;
+    t->displaced = 0;
     for (size_t i = 0; i < old_cap; i++)
         if (old[i])
             insert_slot(t, old[i]);
@@ -85,12 +91,15 @@ void pending_remove(struct pending_table *t, uint32_t msgid)
     size_t hole = find_slot(t, msgid, &found);
     if (!found)
         return;
+    t->displaced -= slot_of(t, msgid) != hole;
     t->slots[hole] = NULL;
     t->count--;
     size_t mask = t->cap - 1;
-    for (size_t i = (hole + 1) & mask; t->slots[i]; i = (i + 1) & mask) {
-        if (stays_put(slot_of(t, t->slots[i]->msgid), hole, i))
+    for (size_t i = (hole + 1) & mask; t->displaced && t->slots[i]; i = (i + 1) & mask) {
+        size_t home = slot_of(t, t->slots[i]->msgid);
+        if (stays_put(home, hole, i))
             continue;
+        t->displaced -= home == hole;
         t->slots[hole] = t->slots[i];
         t->slots[i] = NULL;
         hole = i;
@@ -101,5 +110,5 @@ void pending_free(struct pending_table *t)
 {
     free(t->slots);
     t->slots = NULL;
-    t->cap = t->count = 0;
+    t->cap = t->count = t->displaced = 0;
 }

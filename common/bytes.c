@@ -25,7 +25,7 @@ bool bytes_reserve(struct bytes *b, size_t more)
     return true;
 }
 
-bool bytes_append(struct bytes *b, const void *p, size_t n)
+bool bytes_append_slow(struct bytes *b, const void *p, size_t n)
 {
     if (!bytes_reserve(b, n))
         return false;

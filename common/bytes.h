@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct bytes {
     uint8_t *data;
@@ -16,7 +17,18 @@ struct bytes {
 /* Makes room for at least `more` bytes after len. False (and failed set) if
  * out of memory. */
 bool bytes_reserve(struct bytes *b, size_t more);
-bool bytes_append(struct bytes *b, const void *p, size_t n);
+bool bytes_append_slow(struct bytes *b, const void *p, size_t n);
+
+/* Inline: replies are packed a few bytes at a time, and room is the rule. */
+static inline bool bytes_append(struct bytes *b, const void *p, size_t n)
+{
+    if (n && b->cap - b->len >= n) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        return true;
+    }
+    return bytes_append_slow(b, p, n);
+}
 /* Removes the first n bytes (n <= len). */
 void bytes_consume(struct bytes *b, size_t n);
 void bytes_clear(struct bytes *b);

@@ -11,42 +11,45 @@
 
 struct method {
     const char *name;
+    uint32_t name_len;
     const char *params;
     method_handler *handler;
     bool changes; /* writes to the journal: refused while it is failed */
 };
 
+#define M(name) name, sizeof(name) - 1
+
 static const struct method methods[] = {
-    {"ping", "", m_ping, false},
-    {"lookup", "s", m_lookup, false},
-    {"objects", "", m_objects, false},
-    {"stats", "", m_stats, false},
-    {"clients", "", m_clients, false},
-    {"queue.put", "qv|t", m_queue_put, true},
-    {"queue.put_many", "qa|t", m_queue_put_many, true},
-    {"queue.get", "q|t", m_queue_get, true},
-    {"queue.get_many", "qc|t", m_queue_get_many, true},
-    {"queue.task_done", "q|c", m_queue_task_done, true},
-    {"queue.join", "q|t", m_queue_join, false},
-    {"queue.qsize", "q", m_queue_qsize, false},
-    {"queue.stat", "q", m_queue_stat, false},
-    {"queue.peek", "q|u", m_queue_peek, false},
-    {"queue.purge", "q", m_queue_purge, true},
-    {"buf.incr", "bsn", m_buf_incr, true},
-    {"buf.update", "bm", m_buf_update, true},
-    {"buf.set", "bsv", m_buf_set, true},
-    {"buf.get", "bs", m_buf_get, false},
-    {"buf.del", "bs", m_buf_del, true},
-    {"buf.len", "b", m_buf_len, false},
-    {"buf.items", "b", m_buf_items, false},
-    {"buf.drain", "b", m_buf_drain, true},
-    {"buf.clear", "b", m_buf_clear, true},
+    {M("ping"), "", m_ping, false},
+    {M("lookup"), "s", m_lookup, false},
+    {M("objects"), "", m_objects, false},
+    {M("stats"), "", m_stats, false},
+    {M("clients"), "", m_clients, false},
+    {M("queue.put"), "qv|t", m_queue_put, true},
+    {M("queue.put_many"), "qa|t", m_queue_put_many, true},
+    {M("queue.get"), "q|t", m_queue_get, true},
+    {M("queue.get_many"), "qc|t", m_queue_get_many, true},
+    {M("queue.task_done"), "q|c", m_queue_task_done, true},
+    {M("queue.join"), "q|t", m_queue_join, false},
+    {M("queue.qsize"), "q", m_queue_qsize, false},
+    {M("queue.stat"), "q", m_queue_stat, false},
+    {M("queue.peek"), "q|u", m_queue_peek, false},
+    {M("queue.purge"), "q", m_queue_purge, true},
+    {M("buf.incr"), "bsn", m_buf_incr, true},
+    {M("buf.update"), "bm", m_buf_update, true},
+    {M("buf.set"), "bsv", m_buf_set, true},
+    {M("buf.get"), "bs", m_buf_get, false},
+    {M("buf.del"), "bs", m_buf_del, true},
+    {M("buf.len"), "b", m_buf_len, false},
+    {M("buf.items"), "b", m_buf_items, false},
+    {M("buf.drain"), "b", m_buf_drain, true},
+    {M("buf.clear"), "b", m_buf_clear, true},
 };
 
 static const struct method *find_method(const char *name, uint32_t len)
 {
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
-        if (strlen(methods[i].name) == len && memcmp(methods[i].name, name, len) == 0)
+        if (methods[i].name_len == len && memcmp(methods[i].name, name, len) == 0)
             return &methods[i];
     return NULL;
 }

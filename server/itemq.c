@@ -101,12 +101,11 @@ bool itemq_front(const struct itemq *q, struct mp_slice *item)
     return true;
 }
 
-void itemq_pop_front(struct itemq *q)
+void itemq_pop_front(struct itemq *q, size_t len)
 {
     struct segment *h = q->head;
     if (!h)
         return;
-    size_t len = item_length(h->data + h->start, h->end - h->start);
     h->start += (uint32_t)len;
     q->count--;
     q->bytes -= len;

@@ -52,7 +52,8 @@ bool itemq_push_back(struct itemq *q, const uint8_t *item, size_t len);
 bool itemq_push_front(struct itemq *q, const uint8_t *item, size_t len);
 /* The head item, valid until the next change to q. False when empty. */
 bool itemq_front(const struct itemq *q, struct mp_slice *item);
-void itemq_pop_front(struct itemq *q);
+/* Removes the head item, whose length itemq_front() gave. */
+void itemq_pop_front(struct itemq *q, size_t len);
 void itemq_clear(struct itemq *q);
 
 /* Walks items from the head without removing them. */

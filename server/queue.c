@@ -83,7 +83,7 @@ uint32_t queue_take(struct queue *q, uint32_t max, struct lease_owner *owner, it
         if (leasing)
             lease_item(q, owner, item.p, item.len);
         q->memory->used -= item.len;
-        itemq_pop_front(&q->items);
+        itemq_pop_front(&q->items, item.len);
         q->gets++;
         n++;
     }

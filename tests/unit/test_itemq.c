@@ -35,7 +35,7 @@ START_TEST(fifo_order_across_segments)
         ck_assert(itemq_front(&q, &s));
         ck_assert_uint_eq(s.len, 202);
         ck_assert_uint_eq(item_value(&s), (uint8_t)i);
-        itemq_pop_front(&q);
+        itemq_pop_front(&q, s.len);
     }
     struct mp_slice s;
     ck_assert(!itemq_front(&q, &s));
@@ -61,11 +61,13 @@ START_TEST(big_item_gets_its_own_segment)
     ck_assert(itemq_push_back(&q, big, n + 5));
     ck_assert(itemq_push_back(&q, small, sn));
     struct mp_slice s;
-    itemq_pop_front(&q);
+    ck_assert(itemq_front(&q, &s));
+    ck_assert_uint_eq(s.len, sn);
+    itemq_pop_front(&q, s.len);
     ck_assert(itemq_front(&q, &s));
     ck_assert_uint_eq(s.len, n + 5);
     ck_assert(memcmp(s.p, big, n + 5) == 0);
-    itemq_pop_front(&q);
+    itemq_pop_front(&q, s.len);
     ck_assert(itemq_front(&q, &s));
     ck_assert_uint_eq(s.len, sn);
     itemq_clear(&q);
@@ -87,7 +89,7 @@ START_TEST(push_front_goes_first_in_order)
         struct mp_slice s;
         ck_assert(itemq_front(&q, &s));
         ck_assert_uint_eq(item_value(&s), want[i]);
-        itemq_pop_front(&q);
+        itemq_pop_front(&q, s.len);
     }
     ck_assert_uint_eq(q.count, 0);
     itemq_clear(&q);
@@ -103,7 +105,7 @@ START_TEST(push_front_on_empty_then_back)
     struct mp_slice s;
     ck_assert(itemq_front(&q, &s));
     ck_assert_uint_eq(item_value(&s), 5);
-    itemq_pop_front(&q);
+    itemq_pop_front(&q, s.len);
     ck_assert(itemq_front(&q, &s));
     ck_assert_uint_eq(item_value(&s), 6);
     itemq_clear(&q);
