@@ -41,8 +41,9 @@ PARTS = ["core", "more", "peers", "mem", "profile"]
 PLACEMENTS = {"same": "0", "none": None}  # CPU list for taskset, or unpinned
 
 # Ports away from the defaults (50002 is qmgrd's and BaseManager's), so a
-# daemon someone else runs on this box is never hit.
-PORT = {"redis": 16490, "redis_cpu": 16491, "beanstalk": 11490, "bm": 50912, "pingpong": 17190}
+# daemon someone else runs on this box is never hit, and below the ephemeral
+# range (32768 and up), where any outgoing connection may hold them.
+PORT = {"redis": 16490, "redis_cpu": 16491, "beanstalk": 11490, "bm": 29512, "pingpong": 17190}
 
 QMGRD_CONF = """[qmgrd]
 listen = 127.0.0.1:0
@@ -305,6 +306,7 @@ MORE_OURS = [
     ("incr_c50_p1", ["-w", "incr", "-c", "50", "-n", "600000", "-t", "5"], ["none"]),
     ("update16_c1_p1", ["-w", "update", "-K", "16", "-n", "200000", "-t", "5"], ["same", "none"]),
     ("fanout_c8_p1", ["-w", "fanout", "-c", "8", "-n", "200000", "-t", "8"], ["none"]),
+    ("fanout_c8_p64", ["-w", "fanout", "-c", "8", "-P", "64", "-n", "2000000", "-t", "8"], ["none"]),
     ("connect_c1", ["-w", "connect", "-n", "5000", "-t", "5"], ["same", "none"]),
 ]
 

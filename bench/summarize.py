@@ -210,6 +210,7 @@ def other_rows(R):
                      if pin == "none" else ""])
     rows.append(["incr, 50 conns (ops/s)", "none", ours("incr_c50_p1", "none"),
                  "Redis HINCRBY c50 %s" % peer(R.redis_rb("rb_hincrby", "HINCRBY buf field 1", 50, 1, "none"))])
+    rows.append(["fan-out, 1 producer → 8 consumers, P64 (items/s)", "none", ours("fanout_c8_p64", "none"), ""])
     rows.append(["fan-out, 1 producer → 8 consumers (items/s)", "none", ours("fanout_c8_p1", "none"),
                  "BaseManager %s · Redis BRPOP (redis-py) %s · beanstalkd %s" % (
                      peer([r for r in R.bm if r.get("workload") == "w3_fanout_small"], "items_per_s"),

@@ -2,4 +2,5 @@
 qmgr_fuzz_target(fuzz_config
                  SOURCES ${qmgr_root}/common/config.c ${qmgr_root}/common/log.c
                          ${qmgr_root}/common/bytes.c ${qmgr_root}/common/authkey.c
+                         ${qmgr_root}/common/paths.c
                  LIBS PkgConfig::INIH PkgConfig::SODIUM)

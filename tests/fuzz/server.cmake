@@ -3,7 +3,8 @@
 file(GLOB server_fuzz_sources ${qmgr_root}/server/*.c ${qmgr_root}/proto/*.c)
 list(REMOVE_ITEM server_fuzz_sources ${qmgr_root}/server/main.c)
 list(APPEND server_fuzz_sources ${qmgr_root}/common/bytes.c ${qmgr_root}/common/log.c
-     ${qmgr_root}/common/authkey.c ${qmgr_root}/common/config.c ${qmgr_root}/common/crc32c.c)
+     ${qmgr_root}/common/authkey.c ${qmgr_root}/common/config.c ${qmgr_root}/common/crc32c.c
+     ${qmgr_root}/common/paths.c)
 
 foreach(target fuzz_journal fuzz_params)
   qmgr_fuzz_target(${target} SOURCES ${server_fuzz_sources}
