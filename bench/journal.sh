@@ -16,8 +16,8 @@ tmp=$(mktemp -d /tmp/qmgr-journal-bench-XXXXXX)
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 
-start() { # journal fsync
-    rm -rf "$tmp/state" && mkdir -p "$tmp/state"
+start() { # journal fsync [keep]: keep = reuse the state (journal) of the last run
+    [ "${3:-}" = keep ] || { rm -rf "$tmp/state" && mkdir -p "$tmp/state"; }
     printf '[qmgrd]\nlisten = 127.0.0.1:0\nstate_dir = %s\njournal = %s\nfsync = %s\nmax_memory = 4G\n[queue bench_q]\n[buf bench_buf]\n' \
         "$tmp/state" "$1" "$2" >"$tmp/conf"
     "$qmgrd" -c "$tmp/conf" 2>"$tmp/log" &
@@ -63,7 +63,7 @@ assert c.call("queue.qsize", ["bench_q"]) == 1000000
 PY
 stop
 t0=$(date +%s.%N)
-start on no
+start on no keep
 t1=$(date +%s.%N)
 items=$(grep -o 'replayed [0-9]* records' "$tmp/log" | head -1)
 stop

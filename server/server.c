@@ -145,9 +145,12 @@ static void commit_journal(struct server *srv)
         reload_from_journal(srv);
 }
 
-void server_after_event(struct server *srv)
+/* The end of a loop turn: what every event of the turn produced is
+ * committed together, then written out. */
+static void finish_turn(struct server *srv)
 {
     struct conn *c;
+    srv->turn_pending = false;
     commit_journal(srv);
     while ((c = TAILQ_FIRST(&srv->flush_list))) {
         TAILQ_REMOVE(&srv->flush_list, c, flush_link);
@@ -160,6 +163,33 @@ void server_after_event(struct server *srv)
     }
     if (srv->stopping && srv->nconns == 0)
         event_base_loopbreak(srv->base);
+}
+
+static void on_turn_end(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    finish_turn(arg);
+}
+
+/* The turn-end event has the lowest priority, so libevent runs it after every
+ * other event that is ready in this turn: one journal write (and fsync) for
+ * all the clients served, and no extra wait for a lone client. */
+void server_after_event(struct server *srv)
+{
+    if (srv->turn_pending)
+        return;
+    srv->turn_pending = true;
+    event_active(srv->turn_end, EV_TIMEOUT, 0);
+}
+
+static bool make_turn_end(struct server *srv)
+{
+    /* Three priorities: every other event gets the middle one by default. */
+    if (event_base_priority_init(srv->base, 3) != 0)
+        return false;
+    srv->turn_end = event_new(srv->base, -1, 0, on_turn_end, srv);
+    return srv->turn_end && event_priority_set(srv->turn_end, 2) == 0;
 }
 
 static void enumerate_leases(void *ctx, struct journal *snapshot)
@@ -177,6 +207,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct server *srv = arg;
+    /* A compaction forks a snapshot of memory: what this turn changed must
+     * be in the file first, or the records would be in both. */
+    commit_journal(srv);
     journal_tick(srv->journal, &srv->registry, srv->memory.used, enumerate_leases, srv);
     notify_status(srv);
 }
@@ -230,7 +263,7 @@ bool server_init(struct server *srv, struct qm_config *config, const char *confi
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN); /* a file size limit is a failed write, not a crash */
     srv->base = event_base_new();
-    if (!srv->base) {
+    if (!srv->base || !make_turn_end(srv)) {
         log_err("cannot create the event loop");
         return false;
     }
@@ -274,7 +307,7 @@ void server_free(struct server *srv)
     struct conn *c;
     while ((c = TAILQ_FIRST(&srv->conns)))
         conn_close(c, NULL);
-    server_after_event(srv);
+    finish_turn(srv);
     server_unlisten(srv);
     journal_close(srv->journal);
     registry_free(&srv->registry);
@@ -283,6 +316,8 @@ void server_free(struct server *srv)
             event_free(srv->signals[i]);
     if (srv->tick)
         event_free(srv->tick);
+    if (srv->turn_end)
+        event_free(srv->turn_end);
     if (srv->base)
         event_base_free(srv->base);
     authkey_free(&srv->key);

@@ -72,6 +72,8 @@ struct server {
     struct evconnlistener *listener;
     struct event *signals[3];
     struct event *tick;      /* once a second: journal upkeep, STATUS= */
+    struct event *turn_end;  /* the last event of a loop turn (server_after_event) */
+    bool turn_pending;
     struct journal *journal; /* NULL: journal = off */
     struct qm_config config;
     const char *config_path; /* NULL: defaults and flags only */
@@ -94,8 +96,9 @@ struct server {
 bool server_init(struct server *srv, struct qm_config *config, const char *config_path);
 int server_run(struct server *srv);
 void server_free(struct server *srv);
-/* Ends every event callback: writes pending replies, frees closed
- * connections (never in the middle of a callback that may touch them). */
+/* Ends every event callback: at the end of the loop turn, commits the
+ * journal, writes pending replies, frees closed connections (never in the
+ * middle of a callback that may touch them). */
 void server_after_event(struct server *srv);
 extern const struct queue_hooks server_queue_hooks;
 
