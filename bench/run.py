@@ -19,6 +19,10 @@ Parts (--parts, comma-separated; default all):
   more     our other workloads (put, get, fanout, incr, update, connect)
   peers    BaseManager w1-w4, beanstalkd w1/w3, Redis HINCRBY and the
            Python-client rows (w3 fanout, w2 pipeline), one run each
+  pipeline the log-statistics pipeline of examples/logstats (producer, 8 C
+           workers, dumper) on a generated 4,000,000-line log in 1,000-line
+           batches, lines/s with the totals checked exact; the peers' w2 rows
+           (BaseManager locked, Redis + redis-py) are in part peers
   mem      daemon RSS growth holding 1,000,000 queued 64-byte items, ours vs Redis
   profile  syscalls per request (strace -c), perf and callgrind of qmgrd
 """
@@ -37,7 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PEERS_SRC = os.path.normpath(os.path.join(ROOT, "..", "shared", "peers"))
 DPY = "/usr/bin/python3"  # Debian's: it has python3-redis and python3-msgpack
-PARTS = ["core", "more", "peers", "mem", "profile"]
+PARTS = ["core", "more", "peers", "pipeline", "mem", "profile"]
 PLACEMENTS = {"same": "0", "none": None}  # CPU list for taskset, or unpinned
 
 # Ports away from the defaults (50002 is qmgrd's and BaseManager's), so a
@@ -112,11 +116,11 @@ def pin_prefix(placement):
 class Qmgrd:
     """A qmgrd of our own, on a free port, with the bench objects."""
 
-    def __init__(self, build, placement, wrapper=()):
+    def __init__(self, build, placement, wrapper=(), conf_text=QMGRD_CONF):
         self.dir = tempfile.mkdtemp(prefix="qmgr-bench-")
         conf = os.path.join(self.dir, "qmgrd.conf")
         with open(conf, "w") as f:
-            f.write(QMGRD_CONF.format(state=self.dir))
+            f.write(conf_text.format(state=self.dir))
         self.log_path = os.path.join(self.dir, "qmgrd.log")
         argv = pin_prefix(placement) + list(wrapper) + [os.path.join(build, "server", "qmgrd"), "-c", conf]
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=open(self.log_path, "w"))
@@ -264,6 +268,8 @@ CORE_OURS = [
     ("putget_c50_p1", ["-w", "putget", "-c", "50", "-P", "1", "-n", "500000", "-t", "4"], ["none", "same"]),
     ("batch_c1_64", ["-w", "batch", "-c", "1", "-P", "64", "-n", "12000000", "-t", "4"], ["same", "none"]),
     ("batch_c4_64", ["-w", "batch", "-c", "4", "-P", "64", "-n", "12000000", "-t", "4"], ["same", "none"]),
+    ("batch_c1_64_w16", ["-w", "batch", "-c", "1", "-P", "64", "-W", "16", "-n", "60000000", "-t", "4"],
+     ["same", "none"]),
 ]
 # (label, conns, pipeline, n per test, placements) for INFO cpu around redis-benchmark.
 CORE_REDIS = [
@@ -337,6 +343,64 @@ def part_peers(ctx):
     peer_script(ctx, "redis_bench.py", "--parts", "hincr", "--pin", "same", *rd)
     peer_script(ctx, "redis_bench.py", "--parts", "hincr", "--pin", "none", *rd)
     peer_script(ctx, "redis_bench.py", "--parts", "w3,w2", "--w3n", 100000, "--items", 4000, *rd)
+
+
+# The daemon's defaults (line_queue maxsize 200 with redeliver, flow_buf).
+PIPELINE_CONF = """[qmgrd]
+listen = 127.0.0.1:0
+state_dir = {state}
+log_level = notice
+"""
+PIPELINE_LINES = 4000000
+PIPELINE_BATCH = 1000  # lines per batch, as the peers' w2 rows
+
+
+def part_pipeline(ctx):
+    """Producer, 8 workers and the dumper of examples/logstats against one
+    qmgrd, unpinned like the peers' w2 rows. The log is generated once,
+    before the clock, as the peers generate theirs."""
+    import peerlib
+    bindir = os.path.join(ctx.build, "examples", "logstats")
+    prog = {n: os.path.join(bindir, "qmgr-logstats-" + n) for n in ("producer", "worker", "dumper")}
+    work = tempfile.mkdtemp(prefix="qmgr-bench-pipeline-")
+    log_path = os.path.join(work, "access.log")
+    subprocess.run([prog["producer"], "--generate", str(PIPELINE_LINES), "--output", log_path], check=True)
+    try:
+        for rnd in range(1, ctx.runs + 1):
+            pipeline_round(ctx, prog, work, log_path, rnd, peerlib)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def pipeline_round(ctx, prog, work, log_path, rnd, peerlib):
+    daemon = Qmgrd(ctx.build, "none", conf_text=PIPELINE_CONF)
+    db = os.path.join(work, "logstats-%d.db" % rnd)
+    env = {**os.environ, "QMGR_ADDR": daemon.addr, "QMGR_AUTHKEY_FILE": daemon.keyfile}
+    quiet = subprocess.DEVNULL
+    try:
+        workers = subprocess.Popen([prog["worker"], "-j", "8"], env=env, stderr=quiet)
+        dumper = subprocess.Popen([prog["dumper"], "--db", db], env=env, stderr=quiet)
+        busy = ctx.quiet()
+        argv = [prog["producer"], "--batch", str(PIPELINE_BATCH), log_path]
+        with peerlib.Meter([daemon.pid]) as mt:
+            t0 = time.monotonic()
+            res = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+            wall = time.monotonic() - t0
+            mt.stop()
+        for p in (workers, dumper):  # every batch is done: the dumper's last drain takes the rest
+            p.terminate()
+            p.wait(60)
+        counted = subprocess.run([prog["dumper"], "--db", db, "--get", "lines"], capture_output=True,
+                                 text=True).stdout.strip()
+    finally:
+        daemon.stop()
+    record(ctx.out, "pipeline.jsonl", {
+        "label": "pipeline_c_workers", "pin": "none", "round": rnd, "lines": PIPELINE_LINES,
+        "lines_per_batch": PIPELINE_BATCH, "workers": 8, "seconds": round(wall, 3),
+        "lines_per_s": round(PIPELINE_LINES / wall), "counted": counted,
+        "exact": res.returncode == 0 and counted == str(PIPELINE_LINES),
+        "server_cpu_s": round(mt.server, 3), "busy_before": busy,
+        "foreign_cores": mt.as_dict()["foreign_cores"], "cmd": " ".join(argv)})
 
 
 def part_mem(ctx):

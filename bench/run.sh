@@ -1,14 +1,15 @@
 #!/bin/bash
-# One comparison run of qmgrd against its peers on this machine (about 15
-# minutes on 2 cores with the defaults; --runs 1 takes about 8).
+# One comparison run of qmgrd against its peers on this machine (about 20
+# minutes on 2 cores with the defaults; --runs 1 takes about 10).
 #
 #   bench/run.sh                          # every part, 3 rounds of the targets
 #   bench/run.sh --parts core,mem --runs 1
 #   bench/run.sh --help                   # parts and options (bench/run.py)
 #
-# Builds qmgrd and qmgr-bench (Release) in build-bench/, installs the peers'
-# servers if they are missing, then runs bench/run.py; results and
-# summary.md go to bench/results/<UTC time>/ (or --out DIR).
+# Builds qmgrd, qmgr-bench and the logstats programs (Release) in
+# build-bench/, installs the peers' servers if they are missing, then runs
+# bench/run.py; results and summary.md go to bench/results/<UTC time>/ (or
+# --out DIR).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${QMGR_BENCH_BUILD:-$root/build-bench}
@@ -30,5 +31,5 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DQMGR_TESTS=OFF >/dev/null
-cmake --build "$build" --target qmgrd qmgr-bench -j"$(nproc)" >/dev/null
+cmake --build "$build" --target qmgrd qmgr-bench qmgr-logstats-producer qmgr-logstats-worker qmgr-logstats-dumper -j"$(nproc)" >/dev/null
 exec /usr/bin/python3 "$root/bench/run.py" --build "$build" "$@"

@@ -23,7 +23,8 @@
 
 static const char USAGE[] =
     "usage: qmgr-bench [-a ADDR] [-k KEYFILE] [-C CONF] -w WORKLOAD [-c CONNS] [-n OPS]\n"
-    "                  [-d BYTES] [-P DEPTH] [-K KEYS] [-q QUEUE] [-b BUF] [-t SECONDS] [--json]\n"
+    "                  [-d BYTES] [-P DEPTH] [-W CALLS] [-K KEYS] [-q QUEUE] [-b BUF] [-t SECONDS]\n"
+    "                  [--json]\n"
     "\n"
     "Loads a running qmgrd and reports ops/s, latency (p50/p99/max) and the\n"
     "daemon's CPU seconds per million ops (from its `stats` method).\n"
@@ -48,6 +49,9 @@ static const char USAGE[] =
     "                like redis-benchmark -P (default 1). For batch, the items per\n"
     "                call. Latency is per request with DEPTH 1, per round of DEPTH\n"
     "                requests otherwise (per call for batch).\n"
+    "  -W CALLS      batch only: calls sent together per round, alternating\n"
+    "                put_many and get_many, before their replies are read\n"
+    "                (default 1: one call at a time). Latency is then per round.\n"
     "  -K KEYS       counters per update (default 16)\n"
     "  -q QUEUE      queue to use (default bench_q); emptied before and after\n"
     "  -b BUF        buf to use (default bench_buf); its bench_* keys are reset\n"
@@ -175,6 +179,7 @@ static int parse_option(int opt, const char *arg, struct bench_opts *o, struct t
         o->item_size = (size_t)u64;
         return 0;
     case 'P': return parse_unsigned(arg, 1, 1u << 20, &o->depth) ? 0 : usage_error("bad -P '%s'", arg);
+    case 'W': return parse_unsigned(arg, 1, 1024, &o->calls) ? 0 : usage_error("bad -W '%s'", arg);
     case 'K': return parse_unsigned(arg, 1, 1u << 20, &o->keys) ? 0 : usage_error("bad -K '%s'", arg);
     case 'q': o->queue = arg; return 0;
     case 'b': o->buf = arg; return 0;
@@ -191,11 +196,11 @@ static int parse_options(int argc, char **argv, struct bench_opts *o, struct tar
         {"config", required_argument, NULL, 'C'}, {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},         {0},
     };
-    *o = (struct bench_opts){.conns = 1, .ops = 100000, .item_size = 64, .keys = 16,
+    *o = (struct bench_opts){.conns = 1, .ops = 100000, .item_size = 64, .calls = 1, .keys = 16,
                              .queue = "bench_q", .buf = "bench_buf"};
     bool depth_given = false;
     int opt;
-    while ((opt = getopt_long(argc, argv, "a:k:C:w:c:n:d:P:K:q:b:t:h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "a:k:C:w:c:n:d:P:W:K:q:b:t:h", longopts, NULL)) != -1) {
         int rc = parse_option(opt, optarg, o, t);
         if (rc)
             return rc;
@@ -209,6 +214,8 @@ static int parse_options(int argc, char **argv, struct bench_opts *o, struct tar
         o->depth = 64;
     if (!o->depth)
         o->depth = 1;
+    if (o->workload != WL_BATCH && o->calls != 1)
+        return usage_error("%s", "-W is for the batch workload; the others pipeline with -P");
     if (o->workload == WL_CONNECT && o->depth != 1)
         return usage_error("%s", "connect takes no -P: a handshake is one round trip at a time");
     return 0;
@@ -460,9 +467,7 @@ static double now_s(void)
 
 static uint64_t rounds_for(const struct bench_opts *o)
 {
-    uint64_t per_round = o->workload == WL_BATCH || o->workload == WL_CONNECT
-                             ? ops_per_request(o)
-                             : (uint64_t)o->depth * ops_per_request(o);
+    uint64_t per_round = (uint64_t)requests_per_round(o) * ops_per_request(o);
     return (o->ops + per_round - 1) / per_round;
 }
 
@@ -550,7 +555,7 @@ static int run_threads(qmgr_conn *ctl, struct bench_shared *sh, struct thread_ar
 static const char *latency_unit(const struct bench_opts *o)
 {
     switch (o->workload) {
-    case WL_BATCH: return "call";
+    case WL_BATCH: return o->calls == 1 ? "call" : "round";
     case WL_CONNECT: return "handshake";
     default: return o->depth == 1 ? "request" : "round";
     }
@@ -566,8 +571,8 @@ static void print_json(const struct bench_opts *o, const struct totals *t,
 {
     double secs = t->seconds > 0 ? t->seconds : NAN;
     double cpu = (s[1].cpu_user_s - s[0].cpu_user_s) + (s[1].cpu_sys_s - s[0].cpu_sys_s);
-    printf("{\"workload\":\"%s\",\"conns\":%u,\"depth\":%u,\"item_bytes\":%zu", o->workload_name,
-           o->conns, o->depth, o->item_size);
+    printf("{\"workload\":\"%s\",\"conns\":%u,\"depth\":%u,\"calls\":%u,\"item_bytes\":%zu",
+           o->workload_name, o->conns, o->depth, o->calls, o->item_size);
     printf(",\"ops\":%" PRIu64 ",\"requests\":%" PRIu64 ",\"errors\":%" PRIu64, t->ops, t->requests,
            t->errors);
     printf(",\"seconds\":%.6f,\"ops_per_s\":%.1f,\"requests_per_s\":%.1f", t->seconds,

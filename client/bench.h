@@ -60,6 +60,7 @@ struct bench_opts {
     uint64_t ops;
     size_t item_size;
     unsigned depth;
+    unsigned calls; /* batch: calls sent per round */
     unsigned keys; /* update: counters per buf.update */
     double max_seconds;
     const char *queue;
@@ -100,6 +101,10 @@ struct worker {
 void worker_run(struct worker *w);
 /* How many ops one request of this workload carries (DEPTH for batch). */
 uint64_t ops_per_request(const struct bench_opts *o);
+/* Requests sent per round before the replies are read: DEPTH (-P), but
+ * CALLS (-W) for batch, whose DEPTH is the size of each call, and 1 for
+ * connect. */
+unsigned requests_per_round(const struct bench_opts *o);
 /* Records the first failure of a worker, from rc and its connection. */
 void worker_fail(struct worker *w, int rc, const char *what);
 

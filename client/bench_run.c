@@ -42,11 +42,13 @@ uint64_t ops_per_request(const struct bench_opts *o)
     return o->workload == WL_BATCH ? o->depth : 1;
 }
 
-/* Requests in flight per round: batch and connect calls go one at a time
- * (for batch, DEPTH is the size of each call). */
-static unsigned requests_per_round(const struct bench_opts *o)
+unsigned requests_per_round(const struct bench_opts *o)
 {
-    return o->workload == WL_BATCH || o->workload == WL_CONNECT ? 1 : o->depth;
+    switch (o->workload) {
+    case WL_BATCH: return o->calls;
+    case WL_CONNECT: return 1;
+    default: return o->depth;
+    }
 }
 
 void worker_fail(struct worker *w, int rc, const char *what)

@@ -151,16 +151,22 @@ static int continue_big_frame(struct qmgr_conn *c)
     return rc ? rc : 1;
 }
 
-/* Reads whatever the socket holds without blocking and files every complete
- * frame. Returns the number filed, or a QMGR_E* code (connection dropped). */
+/* Files the complete frames already in c->in (bytes read along with the
+ * handshake); the number filed, or a QMGR_E* code. */
+static int file_buffered(struct qmgr_conn *c)
+{
+    return !c->big.data && c->in.len > c->in_off ? cut_frames(c) : 0;
+}
+
+/* Reads what the socket holds without blocking and files every complete
+ * frame. A read shorter than asked for emptied the socket, so it stops there
+ * rather than pay for a read that would only say EAGAIN. Returns the number
+ * filed, or a QMGR_E* code (connection dropped). */
 static int receive_available(struct qmgr_conn *c)
 {
-    int filed = 0;
-    if (!c->big.data && c->in.len > c->in_off) {
-        filed = cut_frames(c); /* bytes read along with the handshake */
-        if (filed < 0)
-            return filed;
-    }
+    int filed = file_buffered(c);
+    if (filed < 0)
+        return filed;
     for (;;) {
         if (c->big.data) {
             int rc = continue_big_frame(c);
@@ -183,6 +189,8 @@ static int receive_available(struct qmgr_conn *c)
         if (rc < 0)
             return rc;
         filed += rc;
+        if ((size_t)got < READ_CHUNK)
+            return filed;
     }
 }
 
@@ -198,16 +206,19 @@ int wire_read_replies(struct qmgr_conn *c)
 {
     if (c->fd < 0)
         return conn_fail(c, QMGR_ECONN, "not connected");
-    for (;;) {
-        int filed = receive_available(c);
-        if (filed != 0)
-            return filed < 0 ? filed : QMGR_OK;
+    /* Replies filed as they arrive, so what is missing is not on the socket
+     * yet, as a rule: wait first, then read, rather than try a read that
+     * would say EAGAIN. */
+    int filed = file_buffered(c);
+    while (filed == 0) {
         int ev = wait_fd(c->fd, POLLIN, pipeline_next_deadline(c));
         if (ev == 0)
             return drop_timed_out(c, "reply");
         if (ev < 0)
             return drop_errno(c, "poll", errno);
+        filed = receive_available(c);
     }
+    return filed < 0 ? filed : QMGR_OK;
 }
 
 /* While we write, the daemon may be writing replies to us; reading them

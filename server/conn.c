@@ -69,7 +69,6 @@ static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
     qm_log_limited(&peer_fault_log, LOG_WARNING, "client %llu (%s): handshake timed out; closing",
                    (unsigned long long)c->id, c->peer);
     conn_close(c, NULL);
-    server_after_event(c->srv);
 }
 
 static void pause_reading(struct conn *c)
@@ -210,7 +209,6 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct conn *c = arg;
     conn_read(c);
-    server_after_event(c->srv);
 }
 
 static void resume_reading(struct conn *c)
@@ -259,7 +257,6 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct conn *c = arg;
     conn_flush(c);
-    server_after_event(c->srv);
 }
 
 void conn_want_flush(struct conn *c)

@@ -20,7 +20,6 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     (void)l;
     struct server *srv = arg;
     conn_accept(srv, fd, addr, socklen);
-    server_after_event(srv);
 }
 
 static void on_resume_accepting(evutil_socket_t fd, short what, void *arg)

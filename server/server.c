@@ -1,5 +1,5 @@
 /* The event loop: signals, lifecycle (start, reload, graceful stop) and the
- * end-of-event work every callback finishes with. */
+ * end-of-turn work that follows every pass of the loop. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,7 +103,6 @@ static void on_signal(evutil_socket_t signo, short what, void *arg)
         reload(srv);
     else
         begin_shutdown(srv, (int)signo);
-    server_after_event(srv);
 }
 
 /*
@@ -150,7 +149,6 @@ static void commit_journal(struct server *srv)
 static void finish_turn(struct server *srv)
 {
     struct conn *c;
-    srv->turn_pending = false;
     commit_journal(srv);
     while ((c = TAILQ_FIRST(&srv->flush_list))) {
         TAILQ_REMOVE(&srv->flush_list, c, flush_link);
@@ -161,35 +159,26 @@ static void finish_turn(struct server *srv)
         TAILQ_REMOVE(&srv->closed_list, c, link);
         conn_free(c);
     }
-    if (srv->stopping && srv->nconns == 0)
-        event_base_loopbreak(srv->base);
 }
 
-static void on_turn_end(evutil_socket_t fd, short what, void *arg)
+static bool loop_is_over(struct server *srv)
 {
-    (void)fd;
-    (void)what;
-    finish_turn(arg);
+    return event_base_got_break(srv->base) || (srv->stopping && srv->nconns == 0);
 }
 
-/* The turn-end event has the lowest priority, so libevent runs it after every
- * other event that is ready in this turn: one journal write (and fsync) for
- * all the clients served, and no extra wait for a lone client. */
-void server_after_event(struct server *srv)
+/* Redis's beforeSleep: each pass of the loop waits once, runs every event
+ * that is ready, then finishes the turn (one journal commit, one write per
+ * client) before it waits again. */
+static int run_turns(struct server *srv)
 {
-    if (srv->turn_pending)
-        return;
-    srv->turn_pending = true;
-    event_active(srv->turn_end, EV_TIMEOUT, 0);
-}
-
-static bool make_turn_end(struct server *srv)
-{
-    /* Three priorities: every other event gets the middle one by default. */
-    if (event_base_priority_init(srv->base, 3) != 0)
-        return false;
-    srv->turn_end = event_new(srv->base, -1, 0, on_turn_end, srv);
-    return srv->turn_end && event_priority_set(srv->turn_end, 2) == 0;
+    for (;;) {
+        int rc = event_base_loop(srv->base, EVLOOP_ONCE);
+        if (rc < 0)
+            return rc;
+        finish_turn(srv);
+        if (rc == 1 || loop_is_over(srv))
+            return 0;
+    }
 }
 
 static void enumerate_leases(void *ctx, struct journal *snapshot)
@@ -263,7 +252,7 @@ bool server_init(struct server *srv, struct qm_config *config, const char *confi
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN); /* a file size limit is a failed write, not a crash */
     srv->base = event_base_new();
-    if (!srv->base || !make_turn_end(srv)) {
+    if (!srv->base) {
         log_err("cannot create the event loop");
         return false;
     }
@@ -288,7 +277,7 @@ int server_run(struct server *srv)
              HASH_CNT(hh, srv->registry.by_name),
              (unsigned long long)srv->config.max_connections,
              (unsigned long long)srv->config.max_memory);
-    int rc = event_base_dispatch(srv->base);
+    int rc = run_turns(srv);
     /* Once the loop is over nobody handles these: a second SIGTERM while
      * cleaning up must not turn a clean stop into a kill. */
     signal(SIGTERM, SIG_IGN);
@@ -316,8 +305,6 @@ void server_free(struct server *srv)
             event_free(srv->signals[i]);
     if (srv->tick)
         event_free(srv->tick);
-    if (srv->turn_end)
-        event_free(srv->turn_end);
     if (srv->base)
         event_base_free(srv->base);
     authkey_free(&srv->key);

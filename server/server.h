@@ -72,8 +72,6 @@ struct server {
     struct evconnlistener *listener;
     struct event *signals[3];
     struct event *tick;      /* once a second: journal upkeep, STATUS= */
-    struct event *turn_end;  /* the last event of a loop turn (server_after_event) */
-    bool turn_pending;
     struct journal *journal; /* NULL: journal = off */
     struct qm_config config;
     const char *config_path; /* NULL: defaults and flags only */
@@ -94,12 +92,11 @@ struct server {
 
 /* server.c */
 bool server_init(struct server *srv, struct qm_config *config, const char *config_path);
+/* Runs the loop until a stop; after each turn's events it commits the
+ * journal, writes pending replies and frees closed connections (never in
+ * the middle of a callback that may touch them). */
 int server_run(struct server *srv);
 void server_free(struct server *srv);
-/* Ends every event callback: at the end of the loop turn, commits the
- * journal, writes pending replies, frees closed connections (never in the
- * middle of a callback that may touch them). */
-void server_after_event(struct server *srv);
 extern const struct queue_hooks server_queue_hooks;
 
 /* listen.c */
@@ -109,7 +106,7 @@ void server_unlisten(struct server *srv);
 /* conn.c */
 void conn_accept(struct server *srv, int fd, const struct sockaddr *addr, int socklen);
 void conn_close(struct conn *c, const char *why);
-/* Marks the connection for the end-of-event flush. */
+/* Marks the connection for the end-of-turn flush. */
 void conn_want_flush(struct conn *c);
 void conn_flush(struct conn *c);
 /* Answers every parked request with ESHUTDOWN. */

@@ -37,7 +37,6 @@ static void on_waiter_timeout(evutil_socket_t fd, short what, void *arg)
         reply_uint(c, msgid, put_done);
     else
         reply_error(c, msgid, QM_EFULL, NULL);
-    server_after_event(c->srv);
 }
 
 static void arm_timer(struct waiter *w, struct event_base *base, double timeout)
