@@ -116,6 +116,14 @@ static int connect_sockaddr(const struct sockaddr *sa, socklen_t salen, double d
         close(s);
         return err;
     }
+    /* Connected: from now on the socket blocks, and the calls that must not
+     * wait say so (wire.c). */
+    int flags = fcntl(s, F_GETFL);
+    if (flags < 0 || fcntl(s, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+        err = errno;
+        close(s);
+        return err;
+    }
     if (sa->sa_family != AF_UNIX) {
         /* Requests are single small frames: do not let Nagle hold them back. */
         int one = 1;

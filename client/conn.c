@@ -67,6 +67,7 @@ static int connect_once(struct qmgr_conn *c)
     if (rc)
         return rc;
     c->fd = fd;
+    c->recv_timeout = 0;
     return auth_handshake(c);
 }
 

@@ -89,6 +89,7 @@ struct big_frame {
 
 struct qmgr_conn {
     int fd; /* -1 when not connected */
+    double recv_timeout; /* the socket's SO_RCVTIMEO, seconds; 0: none */
     bool authenticated;
     char *addr;         /* NULL until the first qmgr_open */
     struct authkey key; /* kept for reconnects */

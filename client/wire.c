@@ -4,12 +4,18 @@
  * into frames there, except a frame too big for the chunk, which is read
  * straight into its own allocation (its payload is never copied). Each
  * complete frame is handed to pipeline.c.
+ *
+ * The socket blocks (address.c), but every call here that must not wait
+ * says MSG_DONTWAIT. Only the wait for a reply blocks, in recv itself,
+ * bounded by SO_RCVTIMEO: one system call per reply where poll and then
+ * recv would take two.
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "client/internal.h"
@@ -18,6 +24,10 @@
 #include "proto/frame.h"
 
 #define READ_CHUNK ((size_t)64 << 10)
+/* A receive timeout within this many seconds of the one wanted is left as
+ * it is, so a run of calls with the same budget sets it once; a reply wait
+ * may then end that much late, which is nothing for an I/O timeout. */
+#define RCVTIMEO_SLACK 0.01
 
 static double io_deadline(const struct qmgr_conn *c)
 {
@@ -52,18 +62,55 @@ static int drop_errno(struct qmgr_conn *c, const char *what, int err)
     return QMGR_ECONN;
 }
 
-/* One recv into p; > 0 bytes, 0 when nothing is there yet, or a QMGR_E*
- * code (the connection is dropped). */
-static ssize_t recv_some(struct qmgr_conn *c, void *p, size_t n)
+/* Bounds the next blocking recv by deadline (< 0: none); false when the
+ * deadline has passed already. */
+static bool set_receive_timeout(struct qmgr_conn *c, double deadline)
+{
+    double want = 0; /* SO_RCVTIMEO's "no timeout" */
+    if (deadline >= 0) {
+        want = deadline - clock_now();
+        if (want <= 0)
+            return false;
+    }
+    double off = c->recv_timeout - want;
+    if (want == 0 ? c->recv_timeout == 0
+                  : c->recv_timeout > 0 && off <= RCVTIMEO_SLACK && off >= -RCVTIMEO_SLACK)
+        return true;
+    struct timeval tv = {.tv_sec = (time_t)want,
+                         .tv_usec = (suseconds_t)((want - (double)(time_t)want) * 1e6)};
+    if (want > 0 && tv.tv_sec == 0 && tv.tv_usec == 0)
+        tv.tv_usec = 1;
+    if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0)
+        c->recv_timeout = want;
+    return true;
+}
+
+/* How a read may wait: not at all, or until deadline (< 0: for ever). */
+struct recv_wait {
+    bool block;
+    double deadline;
+};
+
+static const struct recv_wait NO_WAIT = {false, 0};
+
+/* One recv into p; > 0 bytes, 0 when nothing came (at once, or by the
+ * deadline), or a QMGR_E* code (the connection is dropped). */
+static ssize_t recv_some(struct qmgr_conn *c, void *p, size_t n, struct recv_wait wait)
 {
     for (;;) {
-        ssize_t got = recv(c->fd, p, n, 0);
+        if (wait.block && !set_receive_timeout(c, wait.deadline))
+            return 0;
+        ssize_t got = recv(c->fd, p, n, wait.block ? 0 : MSG_DONTWAIT);
         if (got > 0)
             return got;
         if (got == 0)
             return drop_with(c, QMGR_ECONN, "the daemon closed the connection");
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return 0;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            /* Blocking, EAGAIN is SO_RCVTIMEO: the next pass checks the deadline. */
+            if (!wait.block)
+                return 0;
+            continue;
+        }
         if (errno != EINTR)
             return drop_errno(c, "read from the daemon", errno);
     }
@@ -135,10 +182,10 @@ static int cut_frames(struct qmgr_conn *c)
 }
 
 /* Reads the rest of a big frame; 1 when it completed, 0 for not yet. */
-static int continue_big_frame(struct qmgr_conn *c)
+static int continue_big_frame(struct qmgr_conn *c, struct recv_wait wait)
 {
     struct big_frame *b = &c->big;
-    ssize_t got = recv_some(c, b->data + b->have, b->len - b->have);
+    ssize_t got = recv_some(c, b->data + b->have, b->len - b->have, wait);
     if (got <= 0)
         return (int)got;
     b->have += (size_t)got;
@@ -158,18 +205,19 @@ static int file_buffered(struct qmgr_conn *c)
     return !c->big.data && c->in.len > c->in_off ? cut_frames(c) : 0;
 }
 
-/* Reads what the socket holds without blocking and files every complete
- * frame. A read shorter than asked for emptied the socket, so it stops there
- * rather than pay for a read that would only say EAGAIN. Returns the number
- * filed, or a QMGR_E* code (connection dropped). */
-static int receive_available(struct qmgr_conn *c)
+/* Reads what the socket holds and files every complete frame; the first
+ * read may wait as wait says, the others do not. A read shorter than asked
+ * for emptied the socket, so it stops there rather than pay for a read that
+ * would only say EAGAIN. Returns the number filed, or a QMGR_E* code
+ * (connection dropped). */
+static int receive_available(struct qmgr_conn *c, struct recv_wait wait)
 {
     int filed = file_buffered(c);
     if (filed < 0)
         return filed;
-    for (;;) {
+    for (;; wait = NO_WAIT) {
         if (c->big.data) {
-            int rc = continue_big_frame(c);
+            int rc = continue_big_frame(c, wait);
             if (rc < 0)
                 return rc;
             if (rc == 0)
@@ -179,7 +227,7 @@ static int receive_available(struct qmgr_conn *c)
         }
         if (!bytes_reserve(&c->in, READ_CHUNK))
             return drop_with(c, QMGR_ECLIENTMEM, "out of memory for the receive buffer");
-        ssize_t got = recv_some(c, c->in.data + c->in.len, READ_CHUNK);
+        ssize_t got = recv_some(c, c->in.data + c->in.len, READ_CHUNK, wait);
         if (got < 0)
             return (int)got;
         if (got == 0)
@@ -206,17 +254,14 @@ int wire_read_replies(struct qmgr_conn *c)
 {
     if (c->fd < 0)
         return conn_fail(c, QMGR_ECONN, "not connected");
-    /* Replies filed as they arrive, so what is missing is not on the socket
-     * yet, as a rule: wait first, then read, rather than try a read that
-     * would say EAGAIN. */
+    /* Replies are filed as they arrive, so what is missing is not on the
+     * socket yet, as a rule: the first read waits for it. */
+    struct recv_wait wait = {true, pipeline_next_deadline(c)};
     int filed = file_buffered(c);
     while (filed == 0) {
-        int ev = wait_fd(c->fd, POLLIN, pipeline_next_deadline(c));
-        if (ev == 0)
+        if (wait.deadline >= 0 && clock_now() >= wait.deadline)
             return drop_timed_out(c, "reply");
-        if (ev < 0)
-            return drop_errno(c, "poll", errno);
-        filed = receive_available(c);
+        filed = receive_available(c, wait);
     }
     return filed < 0 ? filed : QMGR_OK;
 }
@@ -233,7 +278,7 @@ static int wait_writable(struct qmgr_conn *c, double deadline)
     if (ev < 0)
         return drop_errno(c, "poll", errno);
     if (c->authenticated && (ev & (POLLIN | POLLHUP | POLLERR))) {
-        int rc = receive_available(c);
+        int rc = receive_available(c, NO_WAIT);
         if (rc < 0)
             return rc;
     }
@@ -247,7 +292,7 @@ int wire_flush(struct qmgr_conn *c)
     size_t off = 0;
     double deadline = io_deadline(c);
     while (off < c->out.len) {
-        ssize_t n = send(c->fd, c->out.data + off, c->out.len - off, MSG_NOSIGNAL);
+        ssize_t n = send(c->fd, c->out.data + off, c->out.len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
             off += (size_t)n;
             deadline = io_deadline(c);
@@ -301,7 +346,7 @@ int wire_read_small_frame(struct qmgr_conn *c, double deadline, uint8_t *buf, si
             return rc < 0 ? rc : QMGR_OK;
         if (!bytes_reserve(&c->in, max + FRAME_HEADER_SIZE))
             return drop_with(c, QMGR_ECLIENTMEM, "out of memory for the receive buffer");
-        ssize_t got = recv_some(c, c->in.data + c->in.len, c->in.cap - c->in.len);
+        ssize_t got = recv_some(c, c->in.data + c->in.len, c->in.cap - c->in.len, NO_WAIT);
         if (got < 0)
             return (int)got;
         if (got > 0) {
