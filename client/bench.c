@@ -23,8 +23,8 @@
 
 static const char USAGE[] =
     "usage: qmgr-bench [-a ADDR] [-k KEYFILE] [-C CONF] -w WORKLOAD [-c CONNS] [-n OPS]\n"
-    "                  [-d BYTES] [-P DEPTH] [-W CALLS] [-K KEYS] [-q QUEUE] [-b BUF] [-t SECONDS]\n"
-    "                  [--json]\n"
+    "                  [-d BYTES] [-P DEPTH] [-W CALLS] [-T THREADS] [-K KEYS] [-q QUEUE]\n"
+    "                  [-b BUF] [-t SECONDS] [--json]\n"
     "\n"
     "Loads a running qmgrd and reports ops/s, latency (p50/p99/max) and the\n"
     "daemon's CPU seconds per million ops (from its `stats` method).\n"
@@ -43,6 +43,10 @@ static const char USAGE[] =
     "  -c CONNS      connections, one thread each (default 1). Note: -c is the\n"
     "                connection count, as in redis-benchmark; the daemon's config\n"
     "                file is -C CONF or --config CONF.\n"
+    "  -T THREADS    client threads (default: one per connection). Fewer\n"
+    "                threads than connections share them out, each thread\n"
+    "                driving its connections from one poll() loop, as\n"
+    "                redis-benchmark does (not for fanout or connect)\n"
     "  -n OPS        total ops (default 100000)\n"
     "  -d BYTES      item size (default 64), sent as a msgpack bin\n"
     "  -P DEPTH      pipelining: DEPTH requests sent, then DEPTH replies read,\n"
@@ -94,8 +98,10 @@ struct server_sample {
     uint64_t pid;
 };
 
+/* A thread and the connections (workers) it drives. */
 struct thread_arg {
-    struct worker w;
+    struct worker *workers;
+    unsigned n;
     pthread_barrier_t *ready; /* every connection is open */
     pthread_barrier_t *go;    /* the clock has started */
 };
@@ -179,6 +185,7 @@ static int parse_option(int opt, const char *arg, struct bench_opts *o, struct t
         o->item_size = (size_t)u64;
         return 0;
     case 'P': return parse_unsigned(arg, 1, 1u << 20, &o->depth) ? 0 : usage_error("bad -P '%s'", arg);
+    case 'T': return parse_unsigned(arg, 1, 100000, &o->threads) ? 0 : usage_error("bad -T '%s'", arg);
     case 'W': return parse_unsigned(arg, 1, 1024, &o->calls) ? 0 : usage_error("bad -W '%s'", arg);
     case 'K': return parse_unsigned(arg, 1, 1u << 20, &o->keys) ? 0 : usage_error("bad -K '%s'", arg);
     case 'q': o->queue = arg; return 0;
@@ -200,7 +207,7 @@ static int parse_options(int argc, char **argv, struct bench_opts *o, struct tar
                              .queue = "bench_q", .buf = "bench_buf"};
     bool depth_given = false;
     int opt;
-    while ((opt = getopt_long(argc, argv, "a:k:C:w:c:n:d:P:W:K:q:b:t:h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "a:k:C:w:c:n:d:P:W:T:K:q:b:t:h", longopts, NULL)) != -1) {
         int rc = parse_option(opt, optarg, o, t);
         if (rc)
             return rc;
@@ -216,6 +223,8 @@ static int parse_options(int argc, char **argv, struct bench_opts *o, struct tar
         o->depth = 1;
     if (o->workload != WL_BATCH && o->calls != 1)
         return usage_error("%s", "-W is for the batch workload; the others pipeline with -P");
+    if ((o->workload == WL_FANOUT || o->workload == WL_CONNECT) && o->threads)
+        return usage_error("%s", "-T is not for fanout or connect: they need a thread per connection");
     if (o->workload == WL_CONNECT && o->depth != 1)
         return usage_error("%s", "connect takes no -P: a handshake is one round trip at a time");
     return 0;
@@ -292,11 +301,14 @@ static void worker_open(struct worker *w)
 static void *thread_main(void *arg)
 {
     struct thread_arg *t = arg;
-    worker_open(&t->w);
+    for (unsigned i = 0; i < t->n; i++)
+        worker_open(&t->workers[i]);
     pthread_barrier_wait(t->ready);
     pthread_barrier_wait(t->go);
-    if (t->w.errors == 0)
-        worker_run(&t->w);
+    if (t->n > 1)
+        workers_run_multiplexed(t->workers, t->n);
+    else if (t->workers[0].errors == 0)
+        worker_run(&t->workers[0]);
     return NULL;
 }
 
@@ -471,19 +483,28 @@ static uint64_t rounds_for(const struct bench_opts *o)
     return (o->ops + per_round - 1) / per_round;
 }
 
-static void init_workers(struct thread_arg *args, unsigned n, struct bench_shared *sh,
-                         pthread_barrier_t *ready, pthread_barrier_t *go)
+static void init_workers(struct worker *workers, unsigned n, struct bench_shared *sh)
 {
     for (unsigned i = 0; i < n; i++) {
-        args[i].w.sh = sh;
-        args[i].w.role = ROLE_ROUNDS;
-        args[i].ready = ready;
-        args[i].go = go;
+        workers[i].sh = sh;
+        workers[i].role = ROLE_ROUNDS;
     }
     if (sh->opts->workload == WL_FANOUT) {
         for (unsigned i = 1; i < n; i++)
-            args[i].w.role = ROLE_CONSUMER;
-        args[0].w.role = ROLE_PRODUCER;
+            workers[i].role = ROLE_CONSUMER;
+        workers[0].role = ROLE_PRODUCER;
+    }
+}
+
+/* Shares nworkers connections out over nthreads threads, in contiguous runs. */
+static void init_threads(struct thread_arg *threads, unsigned nthreads, struct worker *workers,
+                         unsigned nworkers, pthread_barrier_t *ready, pthread_barrier_t *go)
+{
+    unsigned next = 0;
+    for (unsigned i = 0; i < nthreads; i++) {
+        unsigned n = nworkers / nthreads + (i < nworkers % nthreads);
+        threads[i] = (struct thread_arg){.workers = workers + next, .n = n, .ready = ready, .go = go};
+        next += n;
     }
 }
 
@@ -493,11 +514,11 @@ static bool counts(const struct worker *w)
     return w->role != ROLE_PRODUCER;
 }
 
-static void sum_workers(const struct thread_arg *args, unsigned n, double t0, struct totals *tot)
+static void sum_workers(const struct worker *workers, unsigned n, double t0, struct totals *tot)
 {
     double end = t0;
     for (unsigned i = 0; i < n; i++) {
-        const struct worker *w = &args[i].w;
+        const struct worker *w = &workers[i];
         tot->errors += w->errors;
         if (!tot->first_error && w->first_error[0])
             tot->first_error = w->first_error;
@@ -514,23 +535,29 @@ static void sum_workers(const struct thread_arg *args, unsigned n, double t0, st
 
 /* Runs the threads between two samples of the daemon; returns 0 or the
  * code of a failed sample. */
-static int run_threads(qmgr_conn *ctl, struct bench_shared *sh, struct thread_arg *args,
-                       unsigned n, struct totals *tot, struct server_sample before_after[2])
+static int run_threads(qmgr_conn *ctl, struct bench_shared *sh, struct worker *workers,
+                       unsigned nworkers, unsigned n, struct totals *tot,
+                       struct server_sample before_after[2])
 {
     pthread_barrier_t ready, go;
     pthread_t *tids = calloc(n, sizeof *tids);
-    if (!tids)
+    struct thread_arg *threads = calloc(n, sizeof *threads);
+    if (!tids || !threads) {
+        free(tids);
+        free(threads);
         return QMGR_ECLIENTMEM;
+    }
     pthread_barrier_init(&ready, NULL, n + 1);
     pthread_barrier_init(&go, NULL, n + 1);
-    init_workers(args, n, sh, &ready, &go);
+    init_workers(workers, nworkers, sh);
+    init_threads(threads, n, workers, nworkers, &ready, &go);
     unsigned started = 0;
     for (; started < n; started++)
-        if (pthread_create(&tids[started], NULL, thread_main, &args[started]))
+        if (pthread_create(&tids[started], NULL, thread_main, &threads[started]))
             break;
     if (started < n) {
         /* Without every thread the barriers would never open. */
-        fputs("qmgr-bench: cannot start a thread per connection\n", stderr);
+        fputs("qmgr-bench: cannot start the threads\n", stderr);
         exit(EXIT_FAILED);
     }
     pthread_barrier_wait(&ready);
@@ -543,10 +570,11 @@ static int run_threads(qmgr_conn *ctl, struct bench_shared *sh, struct thread_ar
         pthread_join(tids[i], NULL);
     if (rc == QMGR_OK)
         rc = sample_server(ctl, &before_after[1]);
-    sum_workers(args, n, t0, tot);
+    sum_workers(workers, nworkers, t0, tot);
     pthread_barrier_destroy(&ready);
     pthread_barrier_destroy(&go);
     free(tids);
+    free(threads);
     return rc;
 }
 
@@ -571,8 +599,10 @@ static void print_json(const struct bench_opts *o, const struct totals *t,
 {
     double secs = t->seconds > 0 ? t->seconds : NAN;
     double cpu = (s[1].cpu_user_s - s[0].cpu_user_s) + (s[1].cpu_sys_s - s[0].cpu_sys_s);
-    printf("{\"workload\":\"%s\",\"conns\":%u,\"depth\":%u,\"calls\":%u,\"item_bytes\":%zu",
-           o->workload_name, o->conns, o->depth, o->calls, o->item_size);
+    printf("{\"workload\":\"%s\",\"conns\":%u,\"threads\":%u,\"depth\":%u,\"calls\":%u"
+           ",\"item_bytes\":%zu",
+           o->workload_name, o->conns, o->threads && o->threads < o->conns ? o->threads : o->conns,
+           o->depth, o->calls, o->item_size);
     printf(",\"ops\":%" PRIu64 ",\"requests\":%" PRIu64 ",\"errors\":%" PRIu64, t->ops, t->requests,
            t->errors);
     printf(",\"seconds\":%.6f,\"ops_per_s\":%.1f,\"requests_per_s\":%.1f", t->seconds,
@@ -625,17 +655,18 @@ static int run(const struct bench_opts *o, qmgr_conn *ctl)
 {
     struct payloads pl = {0};
     struct bench_shared sh = {.opts = o, .rounds_total = rounds_for(o)};
-    unsigned nthreads = o->conns + (o->workload == WL_FANOUT);
-    struct thread_arg *args = calloc(nthreads, sizeof *args);
+    unsigned nworkers = o->conns + (o->workload == WL_FANOUT);
+    unsigned nthreads = o->threads && o->threads < nworkers ? o->threads : nworkers;
+    struct worker *workers = calloc(nworkers, sizeof *workers);
     struct totals *tot = calloc(1, sizeof *tot);
     struct server_sample samples[2] = {{0}};
-    int rc = args && tot ? make_payloads(o, &pl) : QMGR_ECLIENTMEM;
+    int rc = workers && tot ? make_payloads(o, &pl) : QMGR_ECLIENTMEM;
     sh.item = pl.item;
     sh.batch = pl.batch;
     sh.deltas = pl.deltas;
     if (rc == QMGR_OK && (rc = prepare_objects(ctl, &sh)))
         report_failure(ctl, rc, uses_queue(o->workload) ? o->queue : o->buf);
-    if (rc == QMGR_OK && (rc = run_threads(ctl, &sh, args, nthreads, tot, samples)))
+    if (rc == QMGR_OK && (rc = run_threads(ctl, &sh, workers, nworkers, nthreads, tot, samples)))
         report_failure(ctl, rc, "reading the daemon's stats");
     if (rc == QMGR_OK) {
         check_counters(ctl, o, tot);
@@ -645,10 +676,10 @@ static int run(const struct bench_opts *o, qmgr_conn *ctl)
                     tot->first_error);
         (o->json ? print_json : print_text)(o, tot, samples);
     }
-    for (unsigned i = 0; args && i < nthreads; i++)
-        worker_close(&args[i].w);
+    for (unsigned i = 0; workers && i < nworkers; i++)
+        worker_close(&workers[i]);
     bool failed = rc || tot->errors || (tot->checked && !tot->exact);
-    free(args);
+    free(workers);
     free(tot);
     free_payloads(&pl);
     return failed ? EXIT_FAILED : 0;

@@ -60,7 +60,8 @@ struct bench_opts {
     uint64_t ops;
     size_t item_size;
     unsigned depth;
-    unsigned calls; /* batch: calls sent per round */
+    unsigned calls;   /* batch: calls sent per round */
+    unsigned threads; /* 0: one per connection */
     unsigned keys; /* update: counters per buf.update */
     double max_seconds;
     const char *queue;
@@ -99,6 +100,8 @@ struct worker {
 
 /* The body of a worker thread once every connection is open. */
 void worker_run(struct worker *w);
+/* The body of a thread driving n round-based workers from one poll() loop. */
+void workers_run_multiplexed(struct worker *workers, unsigned n);
 /* How many ops one request of this workload carries (DEPTH for batch). */
 uint64_t ops_per_request(const struct bench_opts *o);
 /* Requests sent per round before the replies are read: DEPTH (-P), but

@@ -5,6 +5,8 @@
  * with DEPTH 1 a sample is one request. Threads claim rounds from a shared
  * counter, so a slow connection does not leave the others idle at the end.
  */
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +144,18 @@ static unsigned send_round(struct worker *w, struct slot *slots, unsigned n)
     return n;
 }
 
+/* Takes r over and counts what it completed; returns its status. */
+static int count_reply(struct worker *w, enum req_kind kind, qmgr_reply *r)
+{
+    uint64_t ops = 0;
+    int rc = take_result(kind, r, &ops);
+    if (rc == QMGR_OK) {
+        w->requests++;
+        w->ops += ops;
+    }
+    return rc;
+}
+
 /* Reads the replies of a round; returns how many said "empty" (a fanout
  * consumer's get that timed out), counting other failures as errors. */
 static unsigned read_round(struct worker *w, const struct slot *slots, unsigned n)
@@ -150,19 +164,12 @@ static unsigned read_round(struct worker *w, const struct slot *slots, unsigned 
     for (unsigned i = 0; i < n; i++) {
         qmgr_reply *r;
         int rc = qmgr_wait(w->conn, slots[i].msgid, &r);
-        uint64_t ops = 0;
         if (rc == QMGR_OK)
-            rc = take_result(slots[i].kind, r, &ops);
-        if (rc == QMGR_EEMPTY && w->role == ROLE_CONSUMER) {
+            rc = count_reply(w, slots[i].kind, r);
+        if (rc == QMGR_EEMPTY && w->role == ROLE_CONSUMER)
             empty++;
-            continue;
-        }
-        if (rc) {
+        else if (rc)
             worker_fail(w, rc, "reply");
-            continue;
-        }
-        w->requests++;
-        w->ops += ops;
     }
     return empty;
 }
@@ -238,5 +245,119 @@ void worker_run(struct worker *w)
         run_consumer(w, slots);
     else
         run_rounds(w, slots);
+    free(slots);
+}
+
+/* ---- Several connections per thread ------------------------------------ */
+
+/* A reply wait longer than this, with every connection of the thread idle,
+ * means the daemon is gone: fail rather than hang. */
+#define MUX_STALL_MS 30000
+
+/* One connection of a multiplexed thread: the round it has in flight. */
+struct mux_conn {
+    struct worker *w;
+    struct slot *slots;
+    unsigned sent;
+    unsigned answered;
+    uint64_t t0;
+};
+
+/* Claims and sends w's next round; false when there is none (or it failed). */
+static bool start_round(struct mux_conn *m, unsigned n)
+{
+    struct worker *w = m->w;
+    if (w->errors || !claim_round(w))
+        return false;
+    m->t0 = now_ns();
+    m->sent = send_round(w, m->slots, n);
+    m->answered = 0;
+    if (m->sent && qmgr_flush(w->conn) != QMGR_OK)
+        worker_fail(w, QMGR_ECONN, "send");
+    return m->sent == n && w->errors == 0;
+}
+
+static const struct slot *slot_of(const struct mux_conn *m, uint32_t msgid)
+{
+    for (unsigned i = 0; i < m->sent; i++)
+        if (m->slots[i].msgid == msgid)
+            return &m->slots[i];
+    return NULL;
+}
+
+/* Takes every reply that has arrived; false once the connection is done
+ * (no further round, or a failure). */
+static bool take_arrived(struct mux_conn *m, unsigned n)
+{
+    struct worker *w = m->w;
+    for (;;) {
+        qmgr_reply *r;
+        int rc = qmgr_recv_nowait(w->conn, &r);
+        if (rc) {
+            worker_fail(w, rc, "reply");
+            return false;
+        }
+        if (!r)
+            return true;
+        const struct slot *s = slot_of(m, qmgr_reply_msgid(r));
+        rc = s ? count_reply(w, s->kind, r) : QMGR_EPROTO;
+        if (!s)
+            qmgr_reply_free(r);
+        if (rc) {
+            worker_fail(w, rc, "reply");
+            return false;
+        }
+        if (++m->answered == m->sent) {
+            uint64_t t1 = now_ns();
+            hist_record(&w->hist, t1 - m->t0);
+            w->last_done = ns_to_s(t1);
+            if (!start_round(m, n))
+                return false;
+        }
+    }
+}
+
+/* Each connection keeps one round in flight; the thread sleeps in poll()
+ * until any of them has replies, as redis-benchmark's event loop does. */
+void workers_run_multiplexed(struct worker *workers, unsigned n)
+{
+    unsigned per = requests_per_round(workers[0].sh->opts);
+    struct mux_conn *mux = calloc(n, sizeof *mux);
+    struct pollfd *pfd = calloc(n, sizeof *pfd);
+    unsigned *index = calloc(n, sizeof *index);
+    struct slot *slots = calloc((size_t)n * per, sizeof *slots);
+    if (!mux || !pfd || !index || !slots) {
+        for (unsigned i = 0; i < n; i++)
+            worker_fail(&workers[i], QMGR_ECLIENTMEM, "start");
+        n = 0;
+    }
+    unsigned active = 0;
+    for (unsigned i = 0; i < n; i++) {
+        mux[i] = (struct mux_conn){.w = &workers[i], .slots = slots + (size_t)i * per};
+        if (start_round(&mux[i], per))
+            index[active++] = i;
+    }
+    while (active > 0) {
+        for (unsigned k = 0; k < active; k++)
+            pfd[k] = (struct pollfd){.fd = qmgr_fd(workers[index[k]].conn), .events = POLLIN};
+        int ready = poll(pfd, active, MUX_STALL_MS);
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0) {
+            for (unsigned k = 0; k < active; k++)
+                worker_fail(&workers[index[k]], QMGR_ECONN, "no reply within 30 s");
+            break;
+        }
+        unsigned still = 0;
+        for (unsigned k = 0; k < active; k++) {
+            bool going = pfd[k].revents == 0 || take_arrived(&mux[index[k]], per);
+            if (going)
+                index[still++] = index[k];
+        }
+        active = still;
+    }
+    free(mux);
+    free(pfd);
+    free(index);
     free(slots);
 }

@@ -151,6 +151,8 @@ int wire_flush(struct qmgr_conn *c);
 /* Waits until at least one reply frame has been read and filed; drops the
  * connection when a request in flight outlives its deadline. */
 int wire_read_replies(struct qmgr_conn *c);
+/* Reads and files whatever replies the socket holds, without waiting. */
+int wire_read_available(struct qmgr_conn *c);
 /* Reads exactly one frame of at most max bytes into buf (handshake). */
 int wire_read_small_frame(struct qmgr_conn *c, double deadline, uint8_t *buf, size_t max,
                           size_t *len);

@@ -246,13 +246,17 @@ static void hand_out(struct qmgr_reply *r, qmgr_reply **out)
     *out = r;
 }
 
-/* Reads replies; whatever fails, the connection is dropped and so every
- * request in flight becomes ready: a waiting loop always ends. */
-static void read_or_drop(struct qmgr_conn *c)
+/* Whatever a read of replies fails with, the connection is dropped and so
+ * every request in flight becomes ready: a waiting loop always ends. */
+static void drop_if_failed(struct qmgr_conn *c, int rc)
 {
-    int rc = wire_read_replies(c);
     if (rc && !TAILQ_EMPTY(&c->in_flight))
         wire_drop(c, rc, c->error);
+}
+
+static void read_or_drop(struct qmgr_conn *c)
+{
+    drop_if_failed(c, wire_read_replies(c));
 }
 
 int qmgr_recv(qmgr_conn *c, qmgr_reply **out)
@@ -271,6 +275,28 @@ int qmgr_recv(qmgr_conn *c, qmgr_reply **out)
             return conn_fail(c, QMGR_EINVAL, "qmgr_recv: no request in flight");
         read_or_drop(c);
     }
+}
+
+int qmgr_recv_nowait(qmgr_conn *c, qmgr_reply **out)
+{
+    if (!c || !out)
+        return QMGR_EINVAL;
+    *out = NULL;
+    if (TAILQ_EMPTY(&c->ready)) {
+        if (TAILQ_EMPTY(&c->in_flight))
+            return conn_fail(c, QMGR_EINVAL, "qmgr_recv_nowait: no request in flight");
+        qmgr_flush(c);
+        drop_if_failed(c, wire_read_available(c));
+    }
+    struct qmgr_reply *r = TAILQ_FIRST(&c->ready);
+    if (r)
+        hand_out(r, out);
+    return QMGR_OK;
+}
+
+int qmgr_fd(const qmgr_conn *c)
+{
+    return c ? c->fd : -1;
 }
 
 int qmgr_wait(qmgr_conn *c, uint32_t msgid, qmgr_reply **out)

@@ -423,6 +423,21 @@ QMGR_API int qmgr_recv(qmgr_conn *c, qmgr_reply **out);
 /* The reply to msgid; QMGR_EINVAL if no such request is in flight. */
 QMGR_API int qmgr_wait(qmgr_conn *c, uint32_t msgid, qmgr_reply **out);
 
+/*
+ * Many connections in one event loop: send requests with qmgr_send_*() and
+ * qmgr_flush() (which waits only while the socket's buffer is full), wait
+ * with poll/epoll until qmgr_fd() is readable, then take every reply that
+ * has arrived with qmgr_recv_nowait() until it gives none. The I/O timeout
+ * does not apply here: the caller's loop decides how long to wait.
+ */
+/* The connection's socket, -1 when not connected. Only to wait on for
+ * POLLIN: reading or writing it directly breaks the connection. */
+QMGR_API int qmgr_fd(const qmgr_conn *c);
+/* qmgr_recv() without waiting: flushes, reads what the socket holds, and
+ * hands out the next reply, or sets *out to NULL (and returns QMGR_OK) when
+ * none has arrived yet. QMGR_EINVAL if nothing is in flight. */
+QMGR_API int qmgr_recv_nowait(qmgr_conn *c, qmgr_reply **out);
+
 QMGR_API uint32_t qmgr_reply_msgid(const qmgr_reply *r);
 /* QMGR_OK, the daemon's error, or QMGR_ECONN/QMGR_EPROTO if the connection
  * was lost before the reply came. */

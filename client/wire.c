@@ -242,6 +242,14 @@ static int receive_available(struct qmgr_conn *c, struct recv_wait wait)
     }
 }
 
+int wire_read_available(struct qmgr_conn *c)
+{
+    if (c->fd < 0)
+        return conn_fail(c, QMGR_ECONN, "not connected");
+    int filed = receive_available(c, NO_WAIT);
+    return filed < 0 ? filed : QMGR_OK;
+}
+
 static int drop_timed_out(struct qmgr_conn *c, const char *waiting_for)
 {
     conn_fail(c, QMGR_ECONN, "no %s from the daemon within the I/O timeout (%gs)", waiting_for,

@@ -3,6 +3,7 @@
 #    each test starting its own daemon from $QMGRD.
 #  - test_qmgrctl.py: each qmgrctl command's output and exit code, --json
 #    parsed back by Python.
+#  - test_bench.py: qmgr-bench's workloads and --json report.
 #  - test_client_install.py: `cmake --install` into a temporary prefix, then
 #    a tiny program built through pkg-config and through find_package(qmgr).
 add_executable(test_client_lib ${CMAKE_CURRENT_LIST_DIR}/test_client_lib.c)
@@ -19,6 +20,13 @@ add_test(NAME integration.qmgrctl
          WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})
 set_tests_properties(integration.qmgrctl PROPERTIES
   ENVIRONMENT "QMGRD=$<TARGET_FILE:qmgrd>;QMGRCTL=$<TARGET_FILE:qmgrctl>;PYTHONDONTWRITEBYTECODE=1"
+  TIMEOUT 600 LABELS integration)
+
+add_test(NAME integration.bench
+         COMMAND /usr/bin/python3 -m unittest -v test_bench
+         WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})
+set_tests_properties(integration.bench PROPERTIES
+  ENVIRONMENT "QMGRD=$<TARGET_FILE:qmgrd>;QMGR_BENCH=$<TARGET_FILE:qmgr-bench>;PYTHONDONTWRITEBYTECODE=1"
   TIMEOUT 600 LABELS integration)
 
 set(QMGR_SANITIZE_FLAGS "")

@@ -6,7 +6,9 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -573,6 +575,68 @@ START_TEST(pipelined_burst)
 }
 END_TEST
 
+#define LOOP_CONNS 3
+
+/* qmgr_fd + qmgr_recv_nowait: parked gets on several connections, answered
+ * as items arrive, collected by one poll() loop. */
+START_TEST(one_poll_loop_drives_several_connections)
+{
+    qmgr_conn *c[LOOP_CONNS];
+    qmgr_queue *q[LOOP_CONNS];
+    uint32_t id[LOOP_CONNS];
+    qmgr_reply *r;
+    for (int i = 0; i < LOOP_CONNS; i++) {
+        c[i] = connect_daemon();
+        q[i] = open_queue(c[i], "plain");
+        ck_assert_int_ge(qmgr_fd(c[i]), 0);
+        ck_assert_int_eq(qmgr_recv_nowait(c[i], &r), QMGR_EINVAL); /* nothing in flight */
+        ck_assert_int_eq(qmgr_send_queue_get(q[i], QMGR_FOREVER, &id[i]), QMGR_OK);
+        ck_assert_int_eq(qmgr_recv_nowait(c[i], &r), QMGR_OK); /* flushes; the get is parked */
+        ck_assert_ptr_null(r);
+    }
+    ck_assert_int_eq(qmgr_fd(NULL), -1);
+    qmgr_conn *producer = connect_daemon();
+    qmgr_queue *pq = open_queue(producer, "plain");
+    qmgr_bytes items[LOOP_CONNS] = {{"a", 1}, {"b", 1}, {"c", 1}};
+    size_t put;
+    ck_assert_int_eq(qmgr_queue_put_many(pq, items, LOOP_CONNS, 0, &put), QMGR_OK);
+    ck_assert_uint_eq(put, LOOP_CONNS);
+    bool seen[3] = {false, false, false};
+    int answered = 0;
+    double deadline = now() + 10;
+    while (answered < LOOP_CONNS && now() < deadline) {
+        struct pollfd pfd[LOOP_CONNS];
+        for (int i = 0; i < LOOP_CONNS; i++)
+            pfd[i] = (struct pollfd){.fd = qmgr_fd(c[i]), .events = POLLIN};
+        ck_assert_int_ge(poll(pfd, LOOP_CONNS, 1000), 0);
+        for (int i = 0; i < LOOP_CONNS; i++) {
+            if (!pfd[i].revents || qmgr_in_flight(c[i]) == 0)
+                continue;
+            ck_assert_int_eq(qmgr_recv_nowait(c[i], &r), QMGR_OK);
+            if (!r)
+                continue;
+            qmgr_items got;
+            ck_assert_uint_eq(qmgr_reply_msgid(r), id[i]);
+            ck_assert_int_eq(qmgr_result_items(r, &got), QMGR_OK);
+            ck_assert_uint_eq(got.item[0].len, 1);
+            int which = *(const char *)got.item[0].data - 'a';
+            ck_assert(which >= 0 && which < 3 && !seen[which]);
+            seen[which] = true;
+            qmgr_items_free(&got);
+            answered++;
+        }
+    }
+    ck_assert_int_eq(answered, LOOP_CONNS);
+    for (int i = 0; i < LOOP_CONNS; i++) {
+        ck_assert_uint_eq(qmgr_in_flight(c[i]), 0);
+        qmgr_queue_close(q[i]);
+        qmgr_close(c[i]);
+    }
+    qmgr_queue_close(pq);
+    qmgr_close(producer);
+}
+END_TEST
+
 START_TEST(parked_get_does_not_hold_back_later_requests)
 {
     qmgr_conn *c = connect_daemon();
@@ -681,7 +745,8 @@ static Suite *client_integration_suite(void)
                    item_over_max_item_is_etoobig}},
         {"buf", {buf_counters, buf_values_items_drain}},
         {"daemon", {stats_objects_clients}},
-        {"pipeline", {pipelined_burst, parked_get_does_not_hold_back_later_requests}},
+        {"pipeline", {pipelined_burst, parked_get_does_not_hold_back_later_requests,
+                      one_poll_loop_drives_several_connections}},
         {"reconnect", {reconnect_across_restart, without_reconnect_the_caller_reconnects,
                        parked_get_at_shutdown_is_eshutdown}},
     };
