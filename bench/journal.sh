@@ -1,8 +1,9 @@
 #!/bin/bash
 # Durability figures (issue 5): put throughput with the journal off, on with
-# fsync = no / everysec / always, at 1 and 50 connections, and the time a
-# start takes to replay a journal of 1,000,000 items. One daemon per row, all
-# rows in one run; prints a Markdown table.
+# fsync = no / everysec / always, at 1 and 50 connections, the same puts on
+# Redis with appendonly (everysec, always) and beanstalkd with -b, and the
+# time a start takes to replay a journal of 1,000,000 items. One server per
+# row, all rows in one run; prints a Markdown table.
 #
 #   bench/journal.sh [BUILD_DIR]      (default build-bench, Release)
 set -euo pipefail
@@ -48,6 +49,41 @@ row "always, 1 conn (one fsync per put)" on always 1 5000
 row "off, 50 conns" off everysec 50 400000
 row "everysec, 50 conns" on everysec 50 400000
 row "always, 50 conns (group commit)" on always 50 100000
+
+# The peers, durable, on the same puts: Redis with its append-only file
+# (LPUSH, 64-byte values, redis-benchmark) and beanstalkd with its binlog.
+redis_row() { # label fsync conns ops
+    mkdir -p "$tmp/redis"
+    redis-server --port 16492 --bind 127.0.0.1 --save '' --appendonly yes --appendfsync "$2" \
+        --dir "$tmp/redis" --daemonize no >/dev/null 2>&1 &
+    local rpid=$! ops_s=
+    for _ in $(seq 100); do redis-cli -p 16492 ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+    ops_s=$(redis-benchmark -p 16492 -c "$3" -n "$4" -d 64 -t lpush --csv | sed -n '2s/^"[^"]*","\([0-9.]*\)".*/\1/p')
+    kill "$rpid"
+    wait "$rpid" || true
+    rm -rf "$tmp/redis"
+    printf '| %s | appendonly | %s | %s | %.0f |\n' "$1" "$2" "$3" "$ops_s"
+}
+if command -v redis-server >/dev/null; then
+    redis_row "Redis LPUSH, 1 conn" everysec 1 100000
+    redis_row "Redis LPUSH, 1 conn" always 1 5000
+    redis_row "Redis LPUSH, 50 conns" everysec 50 300000
+    redis_row "Redis LPUSH, 50 conns" always 50 50000
+fi
+if command -v beanstalkd >/dev/null; then
+    cp -r "$root/../shared/peers" "$tmp/peers"
+    rm -rf "$tmp/peers/results"
+    /usr/bin/python3 "$tmp/peers/beanstalk_bench.py" --binlog on --parts w1 --runs 1 --n 20000 \
+        --port 11492 >/dev/null 2>&1 || true
+    /usr/bin/python3 - "$tmp/peers/results/beanstalk.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("binlog") == "on":
+        print("| beanstalkd, 1 conn: jobs (put+reserve+delete) | -b (binlog) | 50 ms | 1 | %d jobs/s |"
+              % r["jobs_per_s"])
+PY
+fi
 
 # Replay: 1,000,000 items of 64 bytes in the journal, then a restart.
 start on no

@@ -132,12 +132,15 @@ def target_rows(R):
     rows[-1][6] += " (target ≥ 0.85× → %s)" % verdict(rf, 0.85)
     throughput("putget, 1 conn, P64 (ops/s)", "putget_c1_p64", "same", R.redis_pair(1, 64, "same"),
                "Redis LPUSH+LPOP", 2.0, 1, 64)
-    throughput("putget, 50 conns, P1 (ops/s)", "putget_c50_p1", "none", R.redis_pair(50, 1, "none"),
-               "Redis LPUSH+LPOP", 1.5, 50, 1)
+    throughput("putget, 50 conns, P1, one client thread (ops/s)", "putget_c50_p1_t1", "none",
+               R.redis_pair(50, 1, "none"), "Redis LPUSH+LPOP", 1.5, 50, 1)
+    throughput("putget, 50 conns, P1, a thread per conn (ops/s)", "putget_c50_p1", "none",
+               R.redis_pair(50, 1, "none"), "Redis LPUSH+LPOP", 1.5, 50, 1)
     for label, rlabel, pin, name in [
             ("putget_c1_p1", "lpush_lpop_c1_p1", "same", "daemon CPU per op, 1 conn P1"),
             ("putget_c1_p64", "lpush_lpop_c1_p64", "same", "daemon CPU per op, 1 conn P64"),
-            ("putget_c50_p1", "lpush_lpop_c50_p1", "none", "daemon CPU per op, 50 conns P1"),
+            ("putget_c50_p1_t1", "lpush_lpop_c50_p1", "none",
+             "daemon CPU per op, 50 conns P1, one client thread"),
             ("putget_c1_p1", "lpush_lpop_c1_p1", "none", "daemon CPU per op, 1 conn P1")]:
         ours = R.our(label, pin)
         peer = [r for r in R.redis_cpu if r["label"] == rlabel and r["pin"] == pin]
