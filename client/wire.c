@@ -24,9 +24,11 @@
 #include "proto/frame.h"
 
 #define READ_CHUNK ((size_t)64 << 10)
-/* A receive timeout within this many seconds of the one wanted is left as
- * it is, so a run of calls with the same budget sets it once; a reply wait
- * may then end that much late, which is nothing for an I/O timeout. */
+/* A receive timeout already set is kept when it is at most this many
+ * seconds longer than the one wanted (a reply wait may end that much late,
+ * nothing for an I/O timeout), or shorter but at least half of it (an early
+ * wake-up costs one more recv, and comes only when the daemon is slow). So
+ * calls with budgets of about the same size set it once. */
 #define RCVTIMEO_SLACK 0.01
 
 static double io_deadline(const struct qmgr_conn *c)
@@ -72,9 +74,8 @@ static bool set_receive_timeout(struct qmgr_conn *c, double deadline)
         if (want <= 0)
             return false;
     }
-    double off = c->recv_timeout - want;
     if (want == 0 ? c->recv_timeout == 0
-                  : c->recv_timeout > 0 && off <= RCVTIMEO_SLACK && off >= -RCVTIMEO_SLACK)
+                  : c->recv_timeout >= want / 2 && c->recv_timeout <= want + RCVTIMEO_SLACK)
         return true;
     struct timeval tv = {.tv_sec = (time_t)want,
                          .tv_usec = (suseconds_t)((want - (double)(time_t)want) * 1e6)};
