@@ -478,6 +478,17 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* One worker per connection, and the fanout producer's. */
+static unsigned workers_for(const struct bench_opts *o)
+{
+    return o->conns + (o->workload == WL_FANOUT);
+}
+
+static unsigned threads_for(const struct bench_opts *o)
+{
+    return o->threads && o->threads < workers_for(o) ? o->threads : workers_for(o);
+}
+
 static uint64_t rounds_for(const struct bench_opts *o)
 {
     uint64_t per_round = (uint64_t)requests_per_round(o) * ops_per_request(o);
@@ -602,8 +613,7 @@ static void print_json(const struct bench_opts *o, const struct totals *t,
     double cpu = (s[1].cpu_user_s - s[0].cpu_user_s) + (s[1].cpu_sys_s - s[0].cpu_sys_s);
     printf("{\"workload\":\"%s\",\"conns\":%u,\"threads\":%u,\"depth\":%u,\"calls\":%u"
            ",\"item_bytes\":%zu",
-           o->workload_name, o->conns, o->threads && o->threads < o->conns ? o->threads : o->conns,
-           o->depth, o->calls, o->item_size);
+           o->workload_name, o->conns, threads_for(o), o->depth, o->calls, o->item_size);
     printf(",\"ops\":%" PRIu64 ",\"requests\":%" PRIu64 ",\"errors\":%" PRIu64, t->ops, t->requests,
            t->errors);
     printf(",\"seconds\":%.6f,\"ops_per_s\":%.1f,\"requests_per_s\":%.1f", t->seconds,
@@ -656,8 +666,8 @@ static int run(const struct bench_opts *o, qmgr_conn *ctl)
 {
     struct payloads pl = {0};
     struct bench_shared sh = {.opts = o, .rounds_total = rounds_for(o)};
-    unsigned nworkers = o->conns + (o->workload == WL_FANOUT);
-    unsigned nthreads = o->threads && o->threads < nworkers ? o->threads : nworkers;
+    unsigned nworkers = workers_for(o);
+    unsigned nthreads = threads_for(o);
     struct worker *workers = calloc(nworkers, sizeof *workers);
     struct totals *tot = calloc(1, sizeof *tot);
     struct server_sample samples[2] = {{0}};

@@ -300,9 +300,12 @@ static bool take_arrived(struct mux_conn *m, unsigned n)
         if (!r)
             return true;
         const struct slot *s = slot_of(m, qmgr_reply_msgid(r));
-        rc = s ? count_reply(w, s->kind, r) : QMGR_EPROTO;
-        if (!s)
+        if (s) {
+            rc = count_reply(w, s->kind, r);
+        } else {
             qmgr_reply_free(r);
+            rc = QMGR_EPROTO;
+        }
         if (rc) {
             worker_fail(w, rc, "reply");
             return false;

@@ -74,11 +74,16 @@ QUEUE_STAT_FIELDS = {"size", "maxsize", "unfinished", "bytes", "getters",
                      "putters", "puts", "gets", "redelivered"}
 
 
-def qmgrd_path():
-    path = os.environ.get("QMGRD")
+def binary_from_env(var, name):
+    """The path of a built program, which ctest passes in the environment."""
+    path = os.environ.get(var)
     if not path:
-        raise RuntimeError("QMGRD is not set: point it at the qmgrd binary")
+        raise RuntimeError("%s is not set: point it at the %s binary" % (var, name))
     return path
+
+
+def qmgrd_path():
+    return binary_from_env("QMGRD", "qmgrd")
 
 
 # ---------------------------------------------------------------------------

@@ -24,10 +24,7 @@ FIELDS = ["workload", "conns", "depth", "ops", "seconds", "ops_per_s", "p50_us",
 
 
 def bench_path():
-    path = os.environ.get("QMGR_BENCH")
-    if not path:
-        raise RuntimeError("QMGR_BENCH is not set: point it at the qmgr-bench binary")
-    return path
+    return qmgrtest.binary_from_env("QMGR_BENCH", "qmgr-bench")
 
 
 class BenchTest(DaemonTest):

@@ -29,10 +29,7 @@ COMMANDS = ["status", "ls", "stat", "put", "get", "peek", "drain", "purge", "cli
 
 
 def qmgrctl_path():
-    path = os.environ.get("QMGRCTL")
-    if not path:
-        raise RuntimeError("QMGRCTL is not set: point it at the qmgrctl binary")
-    return path
+    return qmgrtest.binary_from_env("QMGRCTL", "qmgrctl")
 
 
 class Run:
