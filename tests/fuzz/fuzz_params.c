@@ -1,6 +1,7 @@
 /* Decodes arbitrary frames as requests and checks their params against the
  * spec of the method they name, as the daemon does before any handler runs. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "server/server.h"
 
@@ -40,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (params_parse(&r, spec, &req, &p, &detail) == 0) {
         /* Checked params are safe to walk: every list item must skip. */
         struct mp_slice v;
-        uint64_t n = spec[1] == 'm' ? 2 * (uint64_t)p.list_len : p.list_len;
+        uint64_t n = strchr(spec, 'm') ? 2 * (uint64_t)p.list_len : p.list_len;
         for (uint64_t i = 0; i < n; i++)
             if (!mp_skip(&p.list, &v))
                 abort();
