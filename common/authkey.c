@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,9 +41,95 @@ static bool read_capped(int fd, uint8_t *buf, size_t max, size_t *len)
     return true;
 }
 
-bool authkey_load(struct authkey *k, const char *path, char *err, size_t errlen)
+/*
+ * Others-writable is refused: any local user could put in a key they know and
+ * then pass for the daemon to its clients, or for a client to the daemon.
+ * Group-writable is only warned about: the group is one the operator chose,
+ * its members can usually read the key and so act as either side already,
+ * and refusing would stop daemons whose key got 0660/0664 from a umask of 002
+ * (user private groups) at the first start after an upgrade.
+ */
+#define REFUSED_BITS S_IWOTH
+
+/* systemd writes a credential 0400, root-owned, and lets the service's user
+ * read it through an ACL whose mask stat shows as group bits (0440); only the
+ * unit can enter that directory and no chmod applies, so those bits are fine. */
+static bool is_systemd_credential(const char *path)
+{
+    const char *dir = getenv("CREDENTIALS_DIRECTORY");
+    size_t n = dir ? strlen(dir) : 0;
+    return n > 0 && strncmp(path, dir, n) == 0 && path[n] == '/' && path[n + 1] != '\0' &&
+           !strchr(path + n + 1, '/');
+}
+
+/* Appends "; " and a formatted text to the message in msg. */
+static void append(char *msg, size_t msglen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void append(char *msg, size_t msglen, const char *fmt, ...)
+{
+    size_t used = strlen(msg);
+    if (used > 0 && used + 2 < msglen) {
+        memcpy(msg + used, "; ", 3);
+        used += 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg + used, msglen - used, fmt, ap);
+    va_end(ap);
+}
+
+enum authkey_perms authkey_check_perms(const char *path, mode_t mode, uid_t owner, uid_t uid,
+                                       char *msg, size_t msglen)
+{
+    unsigned perms = (unsigned)(mode & 07777);
+    mode_t warned = is_systemd_credential(path) ? S_IRWXO : S_IRWXG | S_IRWXO;
+
+    msg[0] = '\0';
+    if (mode & REFUSED_BITS) {
+        snprintf(msg, msglen,
+                 "%s: permissions %04o let others write the authkey, so anyone could replace it: "
+                 "refused (fix: chmod 600 %s)",
+                 path, perms, path);
+        return AUTHKEY_PERMS_REFUSE;
+    }
+    if (mode & warned)
+        append(msg, msglen,
+               "%s: permissions %04o are too open: the authkey should be accessible by its owner "
+               "only (fix: chmod 600 %s)",
+               path, perms, path);
+    if (owner != uid && owner != 0)
+        append(msg, msglen,
+               "%s: the authkey is owned by uid %lu, neither this process's uid %lu nor root, and "
+               "its owner can change it (fix: chown %lu %s)",
+               path, (unsigned long)owner, (unsigned long)uid, (unsigned long)uid, path);
+    return msg[0] ? AUTHKEY_PERMS_WARN : AUTHKEY_PERMS_OK;
+}
+
+/* Judges the opened file itself (fstat), so what is read is what was checked. */
+static bool perms_acceptable(int fd, const char *path, char *warning, size_t warnlen, char *err,
+                             size_t errlen)
+{
+    struct stat st;
+    char msg[1024];
+    if (fstat(fd, &st) != 0)
+        return fail_errno(err, errlen, path, "cannot stat the authkey");
+    enum authkey_perms verdict =
+        authkey_check_perms(path, st.st_mode, st.st_uid, geteuid(), msg, sizeof msg);
+    if (verdict == AUTHKEY_PERMS_REFUSE) {
+        snprintf(err, errlen, "%s", msg);
+        return false;
+    }
+    if (verdict == AUTHKEY_PERMS_WARN)
+        snprintf(warning, warnlen, "%s", msg);
+    return true;
+}
+
+bool authkey_load_warn(struct authkey *k, const char *path, char *warning, size_t warnlen,
+                       char *err, size_t errlen)
 {
     *k = (struct authkey){0};
+    warning[0] = '\0';
     if (!sodium_ready()) {
         snprintf(err, errlen, "%s: libsodium failed to initialise", path);
         return false;
@@ -50,6 +137,10 @@ bool authkey_load(struct authkey *k, const char *path, char *err, size_t errlen)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return fail_errno(err, errlen, path, "cannot open the authkey");
+    if (!perms_acceptable(fd, path, warning, warnlen, err, errlen)) {
+        close(fd);
+        return false;
+    }
 
     uint8_t *buf = sodium_malloc(AUTHKEY_MAX_SIZE + 1);
     size_t len = 0;
@@ -74,6 +165,13 @@ bool authkey_load(struct authkey *k, const char *path, char *err, size_t errlen)
     k->bytes = buf;
     k->len = len;
     return true;
+}
+
+/* Libraries do not print, so the quiet form drops the warning; refusals stay. */
+bool authkey_load(struct authkey *k, const char *path, char *err, size_t errlen)
+{
+    char ignored[1];
+    return authkey_load_warn(k, path, ignored, sizeof ignored, err, errlen);
 }
 
 bool authkey_from_bytes(struct authkey *k, const void *p, size_t len)

@@ -4,7 +4,7 @@ qmgr_check_test(test_config SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_config.c LIBS
 target_compile_definitions(test_config PRIVATE QMGR_EXAMPLE_CONF="${PROJECT_SOURCE_DIR}/conf/qmgrd.conf")
 
 qmgr_check_test(test_authkey SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_authkey.c LIBS qmgr_common
-                CASES load from_bytes create)
+                CASES load perms from_bytes create)
 
 qmgr_check_test(test_log SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_log.c LIBS qmgr_common
                 CASES levels format ratelimit)

@@ -149,6 +149,185 @@ START_TEST(unreadable_refused)
 }
 END_TEST
 
+/* ---- perms ------------------------------------------------------------- */
+
+#define KEY "/etc/qmgr/authkey"
+#define CRED_DIR "/run/credentials/qmgrd.service"
+
+static enum authkey_perms judge(mode_t mode, uid_t owner, uid_t uid, char *msg, size_t msglen)
+{
+    return authkey_check_perms(KEY, S_IFREG | mode, owner, uid, msg, msglen);
+}
+
+static void expect_verdict(mode_t mode, uid_t owner, enum authkey_perms want, const char *needle)
+{
+    char msg[1024];
+    enum authkey_perms got = judge(mode, owner, 1000, msg, sizeof msg);
+    ck_assert_msg(got == want, "mode %04o owner %u: verdict %d, not %d ('%s')", (unsigned)mode,
+                  (unsigned)owner, got, want, msg);
+    if (want == AUTHKEY_PERMS_OK)
+        ck_assert_str_eq(msg, "");
+    else
+        ck_assert_msg(strncmp(msg, KEY ": ", strlen(KEY ": ")) == 0 && strstr(msg, needle),
+                      "expected '%s' after the path in '%s'", needle, msg);
+}
+
+START_TEST(private_modes_pass)
+{
+    expect_verdict(0600, 1000, AUTHKEY_PERMS_OK, "");
+    expect_verdict(0400, 1000, AUTHKEY_PERMS_OK, "");
+    expect_verdict(0700, 1000, AUTHKEY_PERMS_OK, "");
+    expect_verdict(0600, 0, AUTHKEY_PERMS_OK, ""); /* root's file, read by a service user */
+}
+END_TEST
+
+START_TEST(open_modes_warn_with_the_fix)
+{
+    expect_verdict(0640, 1000, AUTHKEY_PERMS_WARN, "permissions 0640 are too open");
+    expect_verdict(0644, 1000, AUTHKEY_PERMS_WARN, "permissions 0644 are too open");
+    expect_verdict(0604, 1000, AUTHKEY_PERMS_WARN, "(fix: chmod 600 " KEY ")");
+    expect_verdict(0601, 1000, AUTHKEY_PERMS_WARN, "permissions 0601");
+    /* group-writable warns but is not refused (see authkey.c) */
+    expect_verdict(0660, 1000, AUTHKEY_PERMS_WARN, "permissions 0660 are too open");
+    expect_verdict(0620, 1000, AUTHKEY_PERMS_WARN, "permissions 0620 are too open");
+}
+END_TEST
+
+START_TEST(others_writable_refused)
+{
+    expect_verdict(0602, 1000, AUTHKEY_PERMS_REFUSE, "permissions 0602 let others write");
+    expect_verdict(0666, 1000, AUTHKEY_PERMS_REFUSE, "permissions 0666 let others write");
+    expect_verdict(0777, 1000, AUTHKEY_PERMS_REFUSE, "refused (fix: chmod 600 " KEY ")");
+    expect_verdict(02602, 0, AUTHKEY_PERMS_REFUSE, "permissions 2602");
+}
+END_TEST
+
+START_TEST(foreign_owner_warns)
+{
+    expect_verdict(0600, 1234, AUTHKEY_PERMS_WARN,
+                   "owned by uid 1234, neither this process's uid 1000 nor root");
+    expect_verdict(0600, 1234, AUTHKEY_PERMS_WARN, "(fix: chown 1000 " KEY ")");
+
+    char msg[1024];
+    ck_assert_int_eq(judge(0640, 1234, 1000, msg, sizeof msg), AUTHKEY_PERMS_WARN);
+    ck_assert_msg(strstr(msg, "permissions 0640 are too open") &&
+                      strstr(msg, "chmod 600 " KEY "); " KEY ": the authkey is owned by uid 1234"),
+                  "both problems expected in '%s'", msg);
+}
+END_TEST
+
+START_TEST(messages_truncate_safely)
+{
+    char msg[16];
+    ck_assert_int_eq(judge(0640, 1234, 1000, msg, sizeof msg), AUTHKEY_PERMS_WARN);
+    ck_assert_uint_eq(strlen(msg), sizeof msg - 1);
+    ck_assert_mem_eq(msg, KEY, sizeof msg - 1);
+    ck_assert_int_eq(judge(0666, 1000, 1000, msg, sizeof msg), AUTHKEY_PERMS_REFUSE);
+    ck_assert_uint_eq(strlen(msg), sizeof msg - 1);
+}
+END_TEST
+
+/* systemd shows its credential as 0440 (an ACL mask); only other bits count there. */
+START_TEST(systemd_credential_group_bits_pass)
+{
+    char msg[1024];
+    ck_assert_int_eq(setenv("CREDENTIALS_DIRECTORY", CRED_DIR, 1), 0);
+    ck_assert_int_eq(authkey_check_perms(CRED_DIR "/authkey", 0440, 0, 1000, msg, sizeof msg),
+                     AUTHKEY_PERMS_OK);
+    ck_assert_int_eq(authkey_check_perms(CRED_DIR "/authkey", 0444, 0, 1000, msg, sizeof msg),
+                     AUTHKEY_PERMS_WARN);
+    ck_assert_int_eq(authkey_check_perms(CRED_DIR "/authkey", 0442, 0, 1000, msg, sizeof msg),
+                     AUTHKEY_PERMS_REFUSE);
+    ck_assert_int_eq(authkey_check_perms(CRED_DIR "/sub/authkey", 0440, 0, 1000, msg, sizeof msg),
+                     AUTHKEY_PERMS_WARN);
+    ck_assert_int_eq(authkey_check_perms(CRED_DIR "2/authkey", 0440, 0, 1000, msg, sizeof msg),
+                     AUTHKEY_PERMS_WARN);
+    ck_assert_int_eq(authkey_check_perms(CRED_DIR "/", 0440, 0, 1000, msg, sizeof msg),
+                     AUTHKEY_PERMS_WARN);
+    ck_assert_int_eq(unsetenv("CREDENTIALS_DIRECTORY"), 0);
+    ck_assert_int_eq(authkey_check_perms(CRED_DIR "/authkey", 0440, 0, 1000, msg, sizeof msg),
+                     AUTHKEY_PERMS_WARN);
+}
+END_TEST
+
+static void write_key_with_mode(mode_t mode)
+{
+    write_file(key_path, "secret\n", 7);
+    ck_assert_int_eq(chmod(key_path, mode), 0);
+}
+
+static void expect_load_warning(const char *needle)
+{
+    struct authkey k;
+    char warning[512] = "x", err[256] = "";
+    ck_assert_msg(authkey_load_warn(&k, key_path, warning, sizeof warning, err, sizeof err), "%s",
+                  err);
+    ck_assert_uint_eq(k.len, 6);
+    ck_assert_mem_eq(k.bytes, "secret", 6);
+    authkey_free(&k);
+    if (!needle)
+        ck_assert_str_eq(warning, "");
+    else
+        ck_assert_msg(strncmp(warning, key_path, strlen(key_path)) == 0 && strstr(warning, needle),
+                      "expected '%s' in '%s'", needle, warning);
+}
+
+START_TEST(load_warns_on_open_modes)
+{
+    write_key_with_mode(0600);
+    expect_load_warning(NULL);
+    write_key_with_mode(0640);
+    expect_load_warning("permissions 0640 are too open");
+    write_key_with_mode(0660);
+    expect_load_warning("permissions 0660 are too open");
+    expect_key("secret\n", 7, "secret", 6); /* the quiet form loads it too */
+}
+END_TEST
+
+START_TEST(load_refuses_others_writable)
+{
+    write_key_with_mode(0602);
+    expect_load_error(key_path, "permissions 0602 let others write the authkey");
+    write_key_with_mode(0666);
+    expect_load_error(key_path, "refused (fix: chmod 600 ");
+
+    struct authkey k;
+    char warning[512] = "x", err[256] = "";
+    ck_assert(!authkey_load_warn(&k, key_path, warning, sizeof warning, err, sizeof err));
+    ck_assert_ptr_null(k.bytes);
+    ck_assert_str_eq(warning, "");
+    ck_assert_msg(strstr(err, "permissions 0666 let others write"), "%s", err);
+}
+END_TEST
+
+START_TEST(load_warns_on_foreign_owner)
+{
+    if (geteuid() != 0) /* only root can give a file away */
+        return;
+    write_key_with_mode(0600);
+    ck_assert_int_eq(chown(key_path, 65534, (gid_t)-1), 0);
+    expect_load_warning(
+        "the authkey is owned by uid 65534, neither this process's uid 0 nor root");
+}
+END_TEST
+
+START_TEST(created_key_loads_without_warning)
+{
+    char err[256] = "";
+    bool created = false;
+    umask(0);
+    ck_assert_msg(authkey_create_if_missing(key_path, &created, err, sizeof err), "%s", err);
+    ck_assert(created);
+
+    struct authkey k;
+    char warning[512] = "x";
+    ck_assert_msg(authkey_load_warn(&k, key_path, warning, sizeof warning, err, sizeof err), "%s",
+                  err);
+    ck_assert_str_eq(warning, "");
+    authkey_free(&k);
+}
+END_TEST
+
 /* ---- from_bytes -------------------------------------------------------- */
 
 START_TEST(copies_bytes)
@@ -346,6 +525,20 @@ static Suite *authkey_suite(void)
     tcase_add_test(tc, huge_file_refused);
     tcase_add_test(tc, empty_key_refused);
     tcase_add_test(tc, unreadable_refused);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("perms");
+    tcase_add_checked_fixture(tc, make_dir, remove_dir);
+    tcase_add_test(tc, private_modes_pass);
+    tcase_add_test(tc, open_modes_warn_with_the_fix);
+    tcase_add_test(tc, others_writable_refused);
+    tcase_add_test(tc, foreign_owner_warns);
+    tcase_add_test(tc, messages_truncate_safely);
+    tcase_add_test(tc, systemd_credential_group_bits_pass);
+    tcase_add_test(tc, load_warns_on_open_modes);
+    tcase_add_test(tc, load_refuses_others_writable);
+    tcase_add_test(tc, load_warns_on_foreign_owner);
+    tcase_add_test(tc, created_key_loads_without_warning);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("from_bytes");
