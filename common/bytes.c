@@ -3,18 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool bytes_reserve(struct bytes *b, size_t more)
+static bool grow_to(struct bytes *b, size_t cap)
 {
-    if (b->cap - b->len >= more)
-        return true;
-    if (more > SIZE_MAX / 2 - b->len) {
-        b->failed = true;
-        return false;
-    }
-    size_t need = b->len + more;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < need)
-        cap *= 2;
     uint8_t *p = realloc(b->data, cap);
     if (!p) {
         b->failed = true;
@@ -23,6 +13,34 @@ bool bytes_reserve(struct bytes *b, size_t more)
     b->data = p;
     b->cap = cap;
     return true;
+}
+
+static bool size_ok(struct bytes *b, size_t more)
+{
+    if (more <= SIZE_MAX / 2 - b->len)
+        return true;
+    b->failed = true;
+    return false;
+}
+
+bool bytes_reserve(struct bytes *b, size_t more)
+{
+    if (b->cap - b->len >= more)
+        return true;
+    if (!size_ok(b, more))
+        return false;
+    size_t need = b->len + more;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap *= 2;
+    return grow_to(b, cap);
+}
+
+bool bytes_reserve_exact(struct bytes *b, size_t more)
+{
+    if (b->cap - b->len >= more)
+        return true;
+    return size_ok(b, more) && grow_to(b, b->len + more);
 }
 
 bool bytes_append_slow(struct bytes *b, const void *p, size_t n)

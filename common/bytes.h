@@ -17,6 +17,9 @@ struct bytes {
 /* Makes room for at least `more` bytes after len. False (and failed set) if
  * out of memory. */
 bool bytes_reserve(struct bytes *b, size_t more);
+/* As bytes_reserve, but grows to exactly len + more: for a buffer whose
+ * final size is known (a large frame), so it is not rounded up to twice. */
+bool bytes_reserve_exact(struct bytes *b, size_t more);
 bool bytes_append_slow(struct bytes *b, const void *p, size_t n);
 
 /* Inline: replies are packed a few bytes at a time, and room is the rule. */

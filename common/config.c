@@ -254,11 +254,14 @@ void config_init(struct qm_config *c)
         .state_dir = config_default_state_dir(),
         .journal = false,
         .fsync = FSYNC_EVERYSEC,
+        .journal_compact_min = 64 * MIB,
         .max_connections = 10000,
         .max_message = 64 * MIB,
         .max_item = 16 * MIB,
         .max_memory = 1024 * MIB,
         .max_output = 8 * MIB,
+        .max_waiters = 1024,
+        .max_handshakes = 0,
         .handshake_timeout = 5,
         .log_level = LOG_INFO,
         .auth_legacy_md5 = false,
@@ -309,8 +312,9 @@ struct option {
 };
 
 enum main_option {
-    OPT_LISTEN, OPT_AUTHKEY_FILE, OPT_STATE_DIR, OPT_JOURNAL, OPT_FSYNC, OPT_MAX_CONNECTIONS,
-    OPT_MAX_MESSAGE, OPT_MAX_ITEM, OPT_MAX_MEMORY, OPT_MAX_OUTPUT, OPT_HANDSHAKE_TIMEOUT,
+    OPT_LISTEN, OPT_AUTHKEY_FILE, OPT_STATE_DIR, OPT_JOURNAL, OPT_FSYNC, OPT_JOURNAL_COMPACT_MIN,
+    OPT_MAX_CONNECTIONS,
+    OPT_MAX_MESSAGE, OPT_MAX_ITEM, OPT_MAX_MEMORY, OPT_MAX_OUTPUT, OPT_MAX_WAITERS, OPT_MAX_HANDSHAKES, OPT_HANDSHAKE_TIMEOUT,
     OPT_LOG_LEVEL, OPT_AUTH_LEGACY_MD5, MAIN_OPTION_COUNT
 };
 
@@ -321,11 +325,14 @@ static const struct option main_options[MAIN_OPTION_COUNT] = {
     [OPT_STATE_DIR] = {"state_dir", V_PATH, MAIN(state_dir), 0, 0, false},
     [OPT_JOURNAL] = {"journal", V_BOOL, MAIN(journal), 0, 0, false},
     [OPT_FSYNC] = {"fsync", V_FSYNC, MAIN(fsync), 0, 0, false},
+    [OPT_JOURNAL_COMPACT_MIN] = {"journal_compact_min", V_SIZE, MAIN(journal_compact_min), 0, UINT64_MAX, false},
     [OPT_MAX_CONNECTIONS] = {"max_connections", V_COUNT, MAIN(max_connections), 1, UINT64_MAX, false},
     [OPT_MAX_MESSAGE] = {"max_message", V_SIZE, MAIN(max_message), MIN_MESSAGE_LIMIT, MAX_MESSAGE_LIMIT, false},
     [OPT_MAX_ITEM] = {"max_item", V_SIZE, MAIN(max_item), 1, UINT64_MAX, false},
     [OPT_MAX_MEMORY] = {"max_memory", V_SIZE, MAIN(max_memory), 1, UINT64_MAX, false},
     [OPT_MAX_OUTPUT] = {"max_output", V_SIZE, MAIN(max_output), 1, UINT64_MAX, false},
+    [OPT_MAX_WAITERS] = {"max_waiters", V_COUNT, MAIN(max_waiters), 1, UINT32_MAX, false},
+    [OPT_MAX_HANDSHAKES] = {"max_handshakes", V_COUNT, MAIN(max_handshakes), 0, UINT32_MAX, false},
     [OPT_HANDSHAKE_TIMEOUT] = {"handshake_timeout", V_TIMEOUT, MAIN(handshake_timeout), 0, 0, false},
     [OPT_LOG_LEVEL] = {"log_level", V_LOG_LEVEL, MAIN(log_level), 0, 0, false},
     [OPT_AUTH_LEGACY_MD5] = {"auth_legacy_md5", V_BOOL, MAIN(auth_legacy_md5), 0, 0, false},

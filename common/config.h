@@ -33,11 +33,14 @@ struct qm_config {
     char *state_dir;
     bool journal;
     enum fsync_policy fsync;
+    uint64_t journal_compact_min; /* no compaction of a smaller journal */
     uint64_t max_connections;
     uint64_t max_message;
     uint64_t max_item;
     uint64_t max_memory;
     uint64_t max_output;      /* reply bytes pending for one connection before it stops being read */
+    uint64_t max_waiters;     /* parked requests of one connection */
+    uint64_t max_handshakes;  /* connections still in the handshake; 0: max_connections / 4 */
     double handshake_timeout; /* seconds */
     int log_level;            /* syslog priority */
     bool auth_legacy_md5;

@@ -15,6 +15,25 @@ static size_t entry_cost(const struct buf_entry *e)
     return sizeof *e + e->keylen + (e->kind == BUF_RAW ? e->v.raw.len : 0);
 }
 
+/* At most what an entry takes in a reply: a str32 key, 9 bytes for a
+ * number. */
+static uint64_t entry_reply_bytes(const struct buf_entry *e)
+{
+    return 5 + e->keylen + (e->kind == BUF_RAW ? e->v.raw.len : 9);
+}
+
+static void count_entry(struct buf *b, const struct buf_entry *e)
+{
+    b->memory->used += entry_cost(e);
+    b->reply_bytes += entry_reply_bytes(e);
+}
+
+static void uncount_entry(struct buf *b, const struct buf_entry *e)
+{
+    b->memory->used -= entry_cost(e);
+    b->reply_bytes -= entry_reply_bytes(e);
+}
+
 struct buf *buf_new(const char *name, struct memory *memory)
 {
     struct buf *b = calloc(1, sizeof *b);
@@ -31,7 +50,7 @@ struct buf *buf_new(const char *name, struct memory *memory)
 
 static void entry_free(struct buf *b, struct buf_entry *e)
 {
-    b->memory->used -= entry_cost(e);
+    uncount_entry(b, e);
     if (e->kind == BUF_RAW)
         free(e->v.raw.p);
     free(e);
@@ -80,7 +99,11 @@ static struct buf_entry *entry_add(struct buf *b, const char *key, size_t keylen
     e->keylen = keylen;
     e->kind = BUF_INT;
     HASH_ADD_KEYPTR(hh, b->entries, e->key, keylen, e);
-    b->memory->used += entry_cost(e);
+    if (!HASH_ADDED(hh, e)) {
+        free(e);
+        return NULL;
+    }
+    count_entry(b, e);
     return e;
 }
 
@@ -180,10 +203,29 @@ static int apply_pair(struct buf *b, struct mp_reader *r, struct undo *u)
     return rc;
 }
 
+/* The undo log of a large update is memory held for a client, counted
+ * while the update runs. */
+static struct undo *undo_log_new(struct buf *b, uint32_t npairs)
+{
+    size_t bytes = (size_t)npairs * sizeof(struct undo);
+    if (!memory_fits(b->memory, bytes))
+        return NULL;
+    struct undo *log = malloc(bytes);
+    if (log)
+        b->memory->used += bytes;
+    return log;
+}
+
+static void undo_log_free(struct buf *b, struct undo *log, uint32_t npairs)
+{
+    b->memory->used -= (size_t)npairs * sizeof(struct undo);
+    free(log);
+}
+
 int buf_update(struct buf *b, struct mp_reader map, uint32_t npairs)
 {
     struct undo small[64];
-    struct undo *log = npairs <= 64 ? small : malloc(npairs * sizeof *log);
+    struct undo *log = npairs <= 64 ? small : undo_log_new(b, npairs);
     if (!log)
         return QM_ENOMEM;
     int rc = QM_OK;
@@ -199,7 +241,7 @@ int buf_update(struct buf *b, struct mp_reader map, uint32_t npairs)
     else
         journal_buf_update(b->journal, b, map, npairs);
     if (log != small)
-        free(log);
+        undo_log_free(b, log, npairs);
     return rc;
 }
 
@@ -220,7 +262,7 @@ int buf_set(struct buf *b, const char *key, size_t keylen, const struct mp_slice
         free(raw);
         return QM_ENOMEM;
     }
-    b->memory->used -= entry_cost(e);
+    uncount_entry(b, e);
     if (e->kind == BUF_RAW)
         free(e->v.raw.p);
     if (numeric) {
@@ -234,7 +276,7 @@ int buf_set(struct buf *b, const char *key, size_t keylen, const struct mp_slice
         e->v.raw.p = raw;
         e->v.raw.len = value->len;
     }
-    b->memory->used += entry_cost(e);
+    count_entry(b, e);
     journal_buf_entry(b->journal, b->name, e);
     return QM_OK;
 }
@@ -253,4 +295,9 @@ int buf_del(struct buf *b, const char *key, size_t keylen)
 uint64_t buf_len(const struct buf *b)
 {
     return HASH_COUNT(b->entries);
+}
+
+uint64_t buf_reply_bytes(const struct buf *b)
+{
+    return 5 + b->reply_bytes;
 }

@@ -30,6 +30,18 @@ static void pack_entry_value(msgpack_packer *pk, const struct buf_entry *e)
     }
 }
 
+/* Refuses (and answers) a reply of every entry that would be over
+ * max_message or max_memory; true when it may be built. */
+static bool entries_reply_allowed(struct conn *c, uint32_t msgid, const struct buf *b)
+{
+    int rc = reply_check_size(c, buf_reply_bytes(b));
+    if (rc == QM_OK)
+        return true;
+    reply_error(c, msgid, rc,
+                rc == QM_ETOOBIG ? "the buf is too large for one reply (max_message)" : NULL);
+    return false;
+}
+
 static void pack_entries(msgpack_packer *pk, const struct buf *b)
 {
     const struct buf_entry *e;
@@ -64,7 +76,15 @@ void m_buf_incr(struct conn *c, uint32_t msgid, struct params *p)
 
 void m_buf_update(struct conn *c, uint32_t msgid, struct params *p)
 {
-    reply_code(c, msgid, buf_update(p->object->u.buf, p->list, p->list_len));
+    /* Its journal record holds every key with its new value (9 bytes at
+     * most), until the turn ends. */
+    struct buf *b = p->object->u.buf;
+    uint64_t record = journal_cost(b->journal, 1, p->list_bytes + 9ull * p->list_len);
+    if (!memory_fits(b->memory, record)) {
+        reply_error(c, msgid, QM_ENOMEM, NULL);
+        return;
+    }
+    reply_code(c, msgid, buf_update(b, p->list, p->list_len));
 }
 
 void m_buf_set(struct conn *c, uint32_t msgid, struct params *p)
@@ -101,6 +121,8 @@ void m_buf_len(struct conn *c, uint32_t msgid, struct params *p)
 
 void m_buf_items(struct conn *c, uint32_t msgid, struct params *p)
 {
+    if (!entries_reply_allowed(c, msgid, p->object->u.buf))
+        return;
     size_t start;
     msgpack_packer *pk = reply_begin(c, msgid, &start);
     pack_entries(pk, p->object->u.buf);
@@ -109,11 +131,14 @@ void m_buf_items(struct conn *c, uint32_t msgid, struct params *p)
 
 void m_buf_drain(struct conn *c, uint32_t msgid, struct params *p)
 {
+    if (!entries_reply_allowed(c, msgid, p->object->u.buf))
+        return;
     size_t start;
     msgpack_packer *pk = reply_begin(c, msgid, &start);
     pack_entries(pk, p->object->u.buf);
-    reply_end(c, start);
-    buf_clear(p->object->u.buf);
+    /* Removed only once the reply holding them is sure to go out. */
+    if (reply_end(c, start))
+        buf_clear(p->object->u.buf);
 }
 
 void m_buf_clear(struct conn *c, uint32_t msgid, struct params *p)

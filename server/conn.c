@@ -77,6 +77,15 @@ static void pause_reading(struct conn *c)
     event_del(c->read_ev);
 }
 
+static void leave_handshake_pool(struct conn *c)
+{
+    if (!c->in_handshake_pool)
+        return;
+    c->in_handshake_pool = false;
+    TAILQ_REMOVE(&c->srv->handshaking, c, handshake_link);
+    c->srv->nhandshaking--;
+}
+
 static void handle_handshake_frame(struct conn *c, const uint8_t *p, size_t len)
 {
     uint8_t reply[HS_MAX_PAYLOAD];
@@ -87,6 +96,7 @@ static void handle_handshake_frame(struct conn *c, const uint8_t *p, size_t len)
         queue_frame(c, reply, reply_len);
     if (st == HS_DONE) {
         c->state = CONN_READY;
+        leave_handshake_pool(c);
         event_free(c->handshake_timer);
         c->handshake_timer = NULL;
         log_debug("client %llu (%s): authenticated", (unsigned long long)c->id, c->peer);
@@ -120,9 +130,47 @@ static void handle_request_frame(struct conn *c, const uint8_t *p, size_t len)
     dispatch_request(c, &req);
 }
 
+size_t conn_output_pending(const struct conn *c)
+{
+    return c->out.len - c->out_off;
+}
+
 static bool output_over_limit(const struct conn *c)
 {
-    return c->out.len - c->out_off > c->srv->config.max_output;
+    return conn_output_pending(c) > c->srv->config.max_output;
+}
+
+uint64_t conn_delivery_budget(const struct conn *c)
+{
+    uint64_t frame = c->srv->config.max_message - REPLY_ENVELOPE;
+    uint64_t pending = conn_output_pending(c);
+    uint64_t room = pending < c->srv->config.max_output ? c->srv->config.max_output - pending : 0;
+    return room < frame ? room : frame;
+}
+
+/* What a connection costs before any buffer: itself and its three events. */
+static uint64_t conn_fixed_cost(void)
+{
+    return sizeof(struct conn) + 3 * (event_get_struct_event_size() + MALLOC_OVERHEAD) +
+           MALLOC_OVERHEAD;
+}
+
+/* A buffer counts its bytes in use; one that grew past the size every
+ * connection may keep (READ_CHUNK, in the per-connection allowance) counts
+ * all it holds, since it is freed only once empty. */
+static uint64_t buffer_held(const struct bytes *b, size_t done)
+{
+    return b->cap > READ_CHUNK ? b->cap : b->len - done;
+}
+
+void conn_count_memory(struct conn *c)
+{
+    uint64_t now = conn_fixed_cost() + buffer_held(&c->in, 0) + buffer_held(&c->out, c->out_off);
+    struct memory *m = &c->srv->memory;
+    m->used = m->used - c->memory_counted + now;
+    c->memory_counted = now;
+    if (!c->getters_suspended && c->state == CONN_READY && output_over_limit(c))
+        conn_suspend_getters(c);
 }
 
 /* Handles every complete frame in p[0..n); returns the bytes consumed. */
@@ -155,19 +203,65 @@ static size_t conn_process(struct conn *c, const uint8_t *p, size_t n)
     return off;
 }
 
+/* Input waiting for the rest of its frame is memory the daemon holds for a
+ * client: a frame that cannot fit in max_memory closes its connection
+ * (its request could only be refused, and its bytes are already coming). */
+static bool input_fits(struct conn *c, size_t more)
+{
+    size_t need = c->in.len + more;
+    if (need <= c->in.cap || memory_fits(&c->srv->memory, need - c->in.cap))
+        return true;
+    c->srv->counters.protocol_errors++;
+    qm_log_limited(&peer_fault_log, LOG_WARNING,
+                   "client %llu (%s): a frame of %zu bytes does not fit in max_memory; closing",
+                   (unsigned long long)c->id, c->peer, need);
+    conn_close(c, NULL);
+    return false;
+}
+
 /* Keeps the unprocessed tail of a read for the next one. */
 static void keep_tail(struct conn *c, const uint8_t *p, size_t n)
 {
-    if (n && !bytes_append(&c->in, p, n))
+    if (!n || !input_fits(c, n))
+        return;
+    if (!bytes_append(&c->in, p, n))
         conn_close(c, "out of memory for input");
+    conn_count_memory(c);
 }
 
 static void process_buffered(struct conn *c)
 {
     size_t used = conn_process(c, c->in.data, c->in.len);
+    if (c->state == CONN_CLOSED)
+        return;
     bytes_consume(&c->in, used);
     if (c->in.len == 0)
         bytes_free(&c->in);
+    conn_count_memory(c);
+}
+
+/* Room to read into after the buffered part of a frame: the rest of the
+ * frame at once when it is large, so it is held in one exact allocation
+ * rather than grown by doubling. */
+static size_t input_room_wanted(const struct conn *c)
+{
+    if (c->in.len < FRAME_HEADER_SIZE)
+        return READ_CHUNK;
+    size_t frame = FRAME_HEADER_SIZE + frame_read_be32(c->in.data);
+    return frame > c->in.len + READ_CHUNK ? frame - c->in.len : READ_CHUNK;
+}
+
+static bool reserve_input(struct conn *c)
+{
+    size_t more = input_room_wanted(c);
+    if (!input_fits(c, more))
+        return false;
+    if (!bytes_reserve_exact(&c->in, more)) {
+        conn_close(c, "out of memory for input");
+        return false;
+    }
+    conn_count_memory(c);
+    return true;
 }
 
 static void conn_read(struct conn *c)
@@ -176,12 +270,10 @@ static void conn_read(struct conn *c)
     uint8_t *dst = c->srv->read_buf;
     size_t room = READ_CHUNK;
     if (buffered) {
-        if (!bytes_reserve(&c->in, READ_CHUNK)) {
-            conn_close(c, "out of memory for input");
+        if (!reserve_input(c))
             return;
-        }
         dst = c->in.data + c->in.len;
-        room = READ_CHUNK;
+        room = c->in.cap - c->in.len;
     }
     ssize_t n = recv(c->fd, dst, room, 0);
     if (n == 0) {
@@ -209,6 +301,31 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct conn *c = arg;
     conn_read(c);
+}
+
+void conn_suspend_getters(struct conn *c)
+{
+    struct waiter *w;
+    c->getters_suspended = true;
+    TAILQ_FOREACH(w, &c->waiters, owner_link)
+        if (w->kind == WAIT_GET && !w->suspended)
+            queue_suspend_getter(w);
+}
+
+/* Back in line at the back of each queue, then each queue is served: it may
+ * hold items that waited for a getter. */
+static void resume_getters(struct conn *c)
+{
+    struct queue_set touched = {0};
+    struct waiter *w;
+    c->getters_suspended = false;
+    TAILQ_FOREACH(w, &c->waiters, owner_link) {
+        if (w->suspended) {
+            queue_resume_getter(w);
+            queue_set_add(&touched, w->queue);
+        }
+    }
+    queue_set_serve(&touched);
 }
 
 static void resume_reading(struct conn *c)
@@ -246,8 +363,11 @@ void conn_flush(struct conn *c)
             return;
         }
     }
-    if (c->read_paused && c->state == CONN_READY &&
-        c->out.len - c->out_off <= c->srv->config.max_output / 2)
+    conn_count_memory(c);
+    bool caught_up = conn_output_pending(c) <= c->srv->config.max_output / 2;
+    if (caught_up && c->getters_suspended && c->state == CONN_READY)
+        resume_getters(c);
+    if (caught_up && c->read_paused && c->state == CONN_READY)
         resume_reading(c);
 }
 
@@ -289,6 +409,7 @@ static struct conn *conn_new(struct server *srv, int fd, const struct sockaddr *
     lease_owner_init(&c->leases, c->id);
     rpc_packer_init(&c->packer, &c->out);
     format_peer(c->peer, sizeof c->peer, addr);
+    conn_count_memory(c);
     c->read_ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_readable, c);
     c->write_ev = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
     c->handshake_timer = evtimer_new(srv->base, on_handshake_timeout, c);
@@ -318,18 +439,52 @@ static void start_handshake(struct conn *c)
     queue_frame(c, challenge, len);
 }
 
+static uint64_t handshake_pool_size(const struct server *srv)
+{
+    uint64_t n = srv->config.max_handshakes ? srv->config.max_handshakes
+                                            : srv->config.max_connections / 4;
+    return n ? n : 1;
+}
+
+/* Makes room for a new connection by closing the one that has been in the
+ * handshake longest: a client that authenticates promptly gets in while
+ * sockets that never do are cycled out. */
+static void evict_oldest_handshake(struct server *srv, const char *why)
+{
+    static struct log_ratelimit evict_log = LOG_RATELIMIT_INIT(10.0, 5);
+    struct conn *oldest = TAILQ_FIRST(&srv->handshaking);
+    srv->counters.handshakes_evicted++;
+    qm_log_limited(&evict_log, LOG_WARNING,
+                   "%s; closing client %llu (%s), the oldest still in the handshake", why,
+                   (unsigned long long)oldest->id, oldest->peer);
+    conn_close(oldest, NULL);
+}
+
+/* False when the new connection must be refused: every slot is taken by an
+ * authenticated connection, and those are never evicted. */
+static bool make_room(struct server *srv)
+{
+    static struct log_ratelimit full_log = LOG_RATELIMIT_INIT(10.0, 5);
+    if (srv->nhandshaking >= handshake_pool_size(srv)) {
+        evict_oldest_handshake(srv, "max_handshakes reached");
+        return true;
+    }
+    if (srv->nconns < srv->config.max_connections)
+        return true;
+    if (srv->nhandshaking > 0) {
+        evict_oldest_handshake(srv, "max_connections reached");
+        return true;
+    }
+    srv->counters.connections_rejected++;
+    qm_log_limited(&full_log, LOG_WARNING, "max_connections (%llu) reached; refusing a client",
+                   (unsigned long long)srv->config.max_connections);
+    return false;
+}
+
 void conn_accept(struct server *srv, int fd, const struct sockaddr *addr, int socklen)
 {
     (void)socklen;
-    static struct log_ratelimit full_log = LOG_RATELIMIT_INIT(10.0, 5);
-    if (srv->stopping) {
-        close(fd);
-        return;
-    }
-    if (srv->nconns >= srv->config.max_connections) {
-        srv->counters.connections_rejected++;
-        qm_log_limited(&full_log, LOG_WARNING, "max_connections (%llu) reached; refusing a client",
-                       (unsigned long long)srv->config.max_connections);
+    if (srv->stopping || !make_room(srv)) {
         close(fd);
         return;
     }
@@ -341,6 +496,9 @@ void conn_accept(struct server *srv, int fd, const struct sockaddr *addr, int so
         return;
     }
     TAILQ_INSERT_TAIL(&srv->conns, c, link);
+    TAILQ_INSERT_TAIL(&srv->handshaking, c, handshake_link);
+    c->in_handshake_pool = true;
+    srv->nhandshaking++;
     srv->nconns++;
     srv->counters.connections_total++;
     log_debug("client %llu (%s): connected", (unsigned long long)c->id, c->peer);
@@ -351,7 +509,7 @@ static void drop_waiters(struct conn *c)
 {
     struct waiter *w;
     while ((w = TAILQ_FIRST(&c->waiters))) {
-        queue_unpark(w);
+        waiter_unlink(w);
         waiter_free(w);
     }
 }
@@ -361,10 +519,12 @@ void conn_close(struct conn *c, const char *why)
     if (c->state == CONN_CLOSED)
         return;
     if (why)
-        log_info("client %llu (%s): closing: %s", (unsigned long long)c->id, c->peer, why);
+        qm_log_limited(&peer_fault_log, LOG_INFO, "client %llu (%s): closing: %s",
+                       (unsigned long long)c->id, c->peer, why);
     else
         log_debug("client %llu (%s): closed", (unsigned long long)c->id, c->peer);
     c->state = CONN_CLOSED;
+    leave_handshake_pool(c);
     event_del(c->read_ev);
     event_del(c->write_ev);
     if (c->handshake_timer)
@@ -387,7 +547,7 @@ void conn_shutdown_waiters(struct conn *c)
     struct waiter *w;
     while (c->state != CONN_CLOSED && (w = TAILQ_FIRST(&c->waiters))) {
         uint32_t msgid = w->msgid;
-        queue_unpark(w);
+        waiter_unlink(w);
         waiter_free(w);
         reply_error(c, msgid, QM_ESHUTDOWN, NULL);
     }
@@ -402,6 +562,7 @@ void conn_free(struct conn *c)
     close(c->fd);
     bytes_free(&c->in);
     bytes_free(&c->out);
+    c->srv->memory.used -= c->memory_counted;
     sodium_memzero(&c->hs, sizeof c->hs);
     free(c);
 }

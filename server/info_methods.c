@@ -115,11 +115,11 @@ void m_stats(struct conn *c, uint32_t msgid, struct params *p)
     getrusage(RUSAGE_SELF, &ru);
     size_t start;
     msgpack_packer *pk = reply_begin(c, msgid, &start);
-    msgpack_pack_map(pk, 15);
+    msgpack_pack_map(pk, 18);
     pack_str_pair(pk, "version", QMGR_VERSION);
     pack_double_pair(pk, "uptime_s", clock_now() - srv->started);
     pack_uint_pair(pk, "connections", srv->nconns);
-    pack_uint_pair(pk, "memory_bytes", srv->memory.used);
+    pack_uint_pair(pk, "memory_bytes", srv->memory.used + journal_pending_bytes(srv->journal));
     pack_uint_pair(pk, "max_memory", srv->memory.max);
     pack_uint_pair(pk, "rss_bytes", rss_bytes());
     pack_uint_pair(pk, "ops", srv->counters.ops);
@@ -127,9 +127,12 @@ void m_stats(struct conn *c, uint32_t msgid, struct params *p)
     pack_double_pair(pk, "cpu_sys_s", timeval_seconds(&ru.ru_stime));
     pack_uint_pair(pk, "connections_total", srv->counters.connections_total);
     pack_uint_pair(pk, "connections_rejected", srv->counters.connections_rejected);
+    pack_uint_pair(pk, "handshakes_evicted", srv->counters.handshakes_evicted);
     pack_uint_pair(pk, "auth_failures", srv->counters.auth_failures);
     pack_uint_pair(pk, "protocol_errors", srv->counters.protocol_errors);
     pack_uint_pair(pk, "objects", HASH_CNT(hh, srv->registry.by_name));
+    pack_uint_pair(pk, "journal_bytes", journal_size(srv->journal));
+    pack_uint_pair(pk, "journal_rewrites", journal_rewrites(srv->journal));
     pack_uint_pair(pk, "pid", (uint64_t)getpid());
     reply_end(c, start);
 }

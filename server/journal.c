@@ -10,8 +10,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/bytes.h"
@@ -22,12 +24,14 @@
 #include "proto/frame.h"
 #include "proto/rpc.h"
 
-/* Compaction starts when the file is over this and over twice the live data. */
-#define JOURNAL_COMPACT_MIN (64ull << 20)
+/* The pending buffer's room kept from one turn to the next. */
+#define JOURNAL_PENDING_KEEP (1u << 20)
 /* A snapshot is written out in pieces of this size. */
 #define SNAPSHOT_CHUNK (1u << 20)
-/* How often a failed journal tries to recover by rewriting itself. */
+/* How often a failed journal tries to recover. */
 #define JOURNAL_RETRY_S 5.0
+/* The room a failed journal must find on disk before it takes changes again. */
+#define JOURNAL_PROBE_BYTES (64u << 10)
 
 struct journal {
     int fd;
@@ -44,8 +48,15 @@ struct journal {
     double last_retry;
     pid_t owner_pid;         /* the daemon, as its compaction child sees it */
     pid_t rewrite_pid;       /* a compaction child at work */
+    uint64_t rewrite_from;   /* the file's size when it started */
     struct bytes rewrite_tail; /* records committed while it works */
     uint64_t rewrites;
+    uint64_t compact_min; /* no compaction below this size */
+    uint64_t compact_at;  /* the next compaction starts past this size */
+    /* Records the file lacks though the objects already reflect them (what
+     * a replay did at its end): written before anything else. */
+    struct bytes backlog;
+    uint64_t max_owner; /* the highest lease owner the replayed file names */
 };
 
 static ssize_t default_write(int fd, const void *p, size_t n)
@@ -269,6 +280,7 @@ struct journal *journal_open(const char *state_dir, enum fsync_policy policy,
     j->fd = -1;
     j->policy = policy;
     j->io = io ? io : &default_io;
+    j->compact_min = JOURNAL_COMPACT_MIN_DEFAULT;
     j->dir = strdup(state_dir);
     j->path = join_path(state_dir, JOURNAL_FILE);
     j->tmp_path = join_path(state_dir, JOURNAL_FILE ".rewrite");
@@ -304,6 +316,7 @@ void journal_close(struct journal *j)
     }
     bytes_free(&j->pending);
     bytes_free(&j->rewrite_tail);
+    bytes_free(&j->backlog);
     free(j->dir);
     free(j->path);
     free(j->tmp_path);
@@ -314,6 +327,12 @@ void journal_set_policy(struct journal *j, enum fsync_policy policy)
 {
     if (j)
         j->policy = policy;
+}
+
+void journal_set_compact_min(struct journal *j, uint64_t bytes)
+{
+    if (j)
+        j->compact_min = bytes;
 }
 
 bool journal_healthy(const struct journal *j)
@@ -341,6 +360,43 @@ void journal_truncated(struct journal *j, uint64_t size)
     j->size = size;
 }
 
+void journal_discard_unwritten(struct journal *j)
+{
+    bytes_clear(&j->pending);
+    bytes_clear(&j->backlog);
+}
+
+bool journal_hold_pending(struct journal *j)
+{
+    bool ok = !j->pending.failed &&
+              (j->pending.len == 0 || bytes_append(&j->backlog, j->pending.data, j->pending.len));
+    bytes_clear(&j->pending);
+    return ok;
+}
+
+void journal_set_max_owner(struct journal *j, uint64_t owner)
+{
+    j->max_owner = owner;
+}
+
+uint64_t journal_max_owner(const struct journal *j)
+{
+    return j ? j->max_owner : 0;
+}
+
+/* A record's header, its array, type and string headers. */
+#define RECORD_OVERHEAD (JOURNAL_RECORD_HEADER + 8)
+
+uint64_t journal_cost(const struct journal *j, uint64_t records, uint64_t bytes)
+{
+    return j ? records * RECORD_OVERHEAD + bytes : 0;
+}
+
+uint64_t journal_pending_bytes(const struct journal *j)
+{
+    return j ? j->pending.len + j->backlog.len : 0;
+}
+
 uint64_t journal_size(const struct journal *j)
 {
     return j ? j->size : 0;
@@ -356,8 +412,8 @@ uint64_t journal_rewrites(const struct journal *j)
 static void fail(struct journal *j, const char *what)
 {
     j->error = errno ? errno : EIO;
-    log_err("journal %s: %s failed: %s; refusing changes until it can be rewritten", j->path,
-            what, strerror(j->error));
+    log_err("journal %s: %s failed: %s; refusing changes until the disk takes writes again",
+            j->path, what, strerror(j->error));
     /* Cut whatever part of this batch reached the file: it was never
      * acknowledged and must not be replayed. */
     if (ftruncate(j->fd, (off_t)j->size) != 0)
@@ -365,25 +421,54 @@ static void fail(struct journal *j, const char *what)
     j->last_retry = clock_now();
 }
 
-bool journal_commit(struct journal *j)
+/* Records written while a compaction child works also go after its snapshot. */
+static void keep_for_compaction(struct journal *j, const struct bytes *records)
 {
-    if (!j || j->pending.len == 0)
-        return true;
-    if (j->error) {
-        bytes_clear(&j->pending);
-        return false;
-    }
-    if (!write_all(j->io, j->fd, j->pending.data, j->pending.len)) {
-        fail(j, "write");
-        bytes_clear(&j->pending);
-        return false;
-    }
-    j->size += j->pending.len;
-    if (j->rewrite_pid > 0 && !bytes_append(&j->rewrite_tail, j->pending.data, j->pending.len)) {
+    if (j->rewrite_pid > 0 && !bytes_append(&j->rewrite_tail, records->data, records->len)) {
         log_err("journal: out of memory during a compaction; abandoning it");
         kill(j->rewrite_pid, SIGKILL);
     }
-    bytes_clear(&j->pending);
+}
+
+/* Appends records to the file. */
+static bool write_records(struct journal *j, struct bytes *records)
+{
+    if (records->len == 0)
+        return true;
+    if (!write_all(j->io, j->fd, records->data, records->len)) {
+        fail(j, "write");
+        return false;
+    }
+    j->size += records->len;
+    keep_for_compaction(j, records);
+    bytes_clear(records);
+    return true;
+}
+
+/* Empties the pending buffer; one that a large change grew is given back,
+ * not kept for the next turn. */
+static void clear_pending(struct journal *j)
+{
+    if (j->pending.cap > JOURNAL_PENDING_KEEP)
+        bytes_free(&j->pending);
+    else
+        bytes_clear(&j->pending);
+}
+
+bool journal_commit(struct journal *j)
+{
+    if (!j || (j->pending.len == 0 && j->backlog.len == 0))
+        return true;
+    if (j->error) {
+        /* The backlog waits for the recovery; new changes are refused. */
+        bool none = j->pending.len == 0;
+        clear_pending(j);
+        return none;
+    }
+    bool ok = write_records(j, &j->backlog) && write_records(j, &j->pending);
+    clear_pending(j);
+    if (!ok)
+        return false;
     if (j->policy == FSYNC_ALWAYS) {
         if (j->io->fsync(j->fd) != 0) {
             fail(j, "fsync");
@@ -487,6 +572,10 @@ static bool install_rewrite(struct journal *j, const struct bytes *tail)
     j->size = (uint64_t)st.st_size;
     j->dirty = false;
     j->rewrites++;
+    /* Worth doing again once the file is twice the snapshot, and never
+     * before it has grown. */
+    uint64_t snapshot = j->size - tail->len;
+    j->compact_at = 2 * snapshot > j->size ? 2 * snapshot : j->size;
     return true;
 }
 
@@ -502,9 +591,28 @@ bool journal_rewrite_now(struct journal *j, const struct registry *r,
         unlink(j->tmp_path);
         return false;
     }
+    /* The snapshot holds the objects as they are, so also whatever was
+     * appended to them and not yet written. */
+    journal_discard_unwritten(j);
     log_info("journal: rewrote %s (%llu bytes) in %.3f s", j->path, (unsigned long long)j->size,
              clock_now() - t0);
     return true;
+}
+
+/* The child writes its own snapshot file; every other descriptor it got
+ * from the daemon (the listener, clients, the journal) would keep them
+ * open while it works, or after the daemon died: a client the daemon
+ * closed would see no EOF, a connect no refusal. stdin, stdout and stderr
+ * (the log) stay. */
+static void close_inherited_fds(void)
+{
+    if (close_range(3, ~0u, 0) == 0)
+        return;
+    struct rlimit rl;
+    int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < INT_MAX ? (int)rl.rlim_cur
+                                                                          : 65536;
+    for (int fd = 3; fd < max; fd++)
+        close(fd);
 }
 
 static void start_compaction(struct journal *j, const struct registry *r,
@@ -521,9 +629,11 @@ static void start_compaction(struct journal *j, const struct registry *r,
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != j->owner_pid)
             _exit(1);
+        close_inherited_fds();
         _exit(write_snapshot(j, r, enum_leases, ctx) ? 0 : 1);
     }
     j->rewrite_pid = pid;
+    j->rewrite_from = j->size;
     bytes_clear(&j->rewrite_tail);
     log_info("journal: compacting %llu bytes in process %d", (unsigned long long)j->size,
              (int)pid);
@@ -536,33 +646,102 @@ static void finish_compaction(struct journal *j)
     if (done == 0)
         return;
     j->rewrite_pid = 0;
-    if (done < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    bool installed = false;
+    if (done < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
         log_warn("journal: compaction failed; keeping the current journal");
-        unlink(j->tmp_path);
-    } else if (!install_rewrite(j, &j->rewrite_tail)) {
+    else if (!(installed = install_rewrite(j, &j->rewrite_tail)))
         log_err("journal: cannot install the compacted journal: %s", strerror(errno));
-        unlink(j->tmp_path);
-    } else {
+    else
         log_info("journal: compacted to %llu bytes", (unsigned long long)j->size);
+    if (!installed) {
+        unlink(j->tmp_path);
+        /* Not again (e.g. on a full disk) until there is half as much more to gain. */
+        j->compact_at = j->rewrite_from + j->rewrite_from / 2;
     }
     bytes_free(&j->rewrite_tail);
 }
 
-void journal_tick(struct journal *j, const struct registry *r, uint64_t live_bytes,
-                  lease_enumerator *enum_leases, void *ctx)
+/* No change: [RETURN, owner 0, padding] names no owner. A failed journal
+ * writes one (fsynced, then cut off again) to see that the disk has room. */
+static bool probe_room(struct journal *j)
+{
+    static const uint8_t padding[JOURNAL_PROBE_BYTES];
+    struct journal probe = {.fd = j->fd, .io = j->io};
+    rpc_packer_init(&probe.pk, &probe.pending);
+    size_t r = record_begin(&probe, JR_RETURN, 2);
+    msgpack_pack_uint64(&probe.pk, 0);
+    msgpack_pack_bin(&probe.pk, sizeof padding);
+    msgpack_pack_bin_body(&probe.pk, padding, sizeof padding);
+    record_end(&probe, r);
+    bool ok = probe.error == 0 && !probe.pending.failed &&
+              write_all(j->io, j->fd, probe.pending.data, probe.pending.len) &&
+              j->io->fsync(j->fd) == 0;
+    int saved = errno;
+    bytes_free(&probe.pending);
+    if (ftruncate(j->fd, (off_t)j->size) != 0)
+        ok = false;
+    errno = saved;
+    return ok;
+}
+
+/*
+ * A failed journal recovers in place, without a second copy of it: the file
+ * is cut back to the end of the last good commit (fail() did, but check),
+ * the disk shown to have room again, then the backlog written, so the file
+ * holds again exactly what the objects do.
+ */
+static bool recover_in_place(struct journal *j)
+{
+    struct stat st;
+    if (ftruncate(j->fd, (off_t)j->size) != 0 || fstat(j->fd, &st) != 0 ||
+        (uint64_t)st.st_size != j->size)
+        return false;
+    if (!probe_room(j))
+        return false;
+    if (j->backlog.len > 0) {
+        if (!write_all(j->io, j->fd, j->backlog.data, j->backlog.len) || j->io->fsync(j->fd) != 0) {
+            int saved = errno;
+            if (ftruncate(j->fd, (off_t)j->size) != 0)
+                log_err("journal %s: cannot cut a partial write: %s", j->path, strerror(errno));
+            errno = saved;
+            return false;
+        }
+        j->size += j->backlog.len;
+        keep_for_compaction(j, &j->backlog);
+        bytes_clear(&j->backlog);
+    }
+    j->dirty = false;
+    return true;
+}
+
+/* In place first: a rewrite needs room for a second copy of everything
+ * (and the rewrite file to itself, so not while a compaction writes it). */
+static void retry_failed(struct journal *j, const struct registry *r,
+                         lease_enumerator *enum_leases, void *ctx)
+{
+    j->last_retry = clock_now();
+    if (recover_in_place(j) ||
+        (j->rewrite_pid == 0 && journal_rewrite_now(j, r, enum_leases, ctx))) {
+        log_notice("journal: recovered; accepting changes again");
+        j->error = 0;
+    }
+}
+
+static bool compaction_due(const struct journal *j)
+{
+    return j->rewrite_pid == 0 && j->size > j->compact_min && j->size > j->compact_at;
+}
+
+void journal_tick(struct journal *j, const struct registry *r, lease_enumerator *enum_leases,
+                  void *ctx)
 {
     if (!j)
         return;
     if (j->rewrite_pid > 0)
         finish_compaction(j);
     if (j->error) {
-        if (clock_now() - j->last_retry >= JOURNAL_RETRY_S) {
-            j->last_retry = clock_now();
-            if (journal_rewrite_now(j, r, enum_leases, ctx)) {
-                log_notice("journal: recovered; accepting changes again");
-                j->error = 0;
-            }
-        }
+        if (clock_now() - j->last_retry >= JOURNAL_RETRY_S)
+            retry_failed(j, r, enum_leases, ctx);
         return;
     }
     if (j->dirty && j->policy == FSYNC_EVERYSEC) {
@@ -571,7 +750,7 @@ void journal_tick(struct journal *j, const struct registry *r, uint64_t live_byt
         else
             j->dirty = false;
     }
-    if (j->rewrite_pid == 0 && j->size > JOURNAL_COMPACT_MIN && j->size / 2 > live_bytes)
+    if (compaction_due(j))
         start_compaction(j, r, enum_leases, ctx);
 }
 
@@ -615,4 +794,108 @@ size_t journal_scan(const uint8_t *image, size_t len, journal_record_fn *fn, voi
         off += JOURNAL_RECORD_HEADER + rlen;
     }
     return off;
+}
+
+/* The length of the record at off if it is one this daemon writes (length,
+ * CRC32C, one msgpack array [type, ...] of 2 to 6 fields with a known type),
+ * else 0. Tried at every byte of a damaged stretch: the cheap tests first. */
+static size_t intact_record_at(const uint8_t *image, size_t len, size_t off)
+{
+    if (len - off < JOURNAL_RECORD_HEADER + 2)
+        return 0;
+    uint32_t rlen = frame_read_be32(image + off);
+    const uint8_t *payload = image + off + JOURNAL_RECORD_HEADER;
+    if (rlen < 2 || rlen > len - off - JOURNAL_RECORD_HEADER)
+        return 0;
+    if (payload[0] < 0x92 || payload[0] > 0x96 || payload[1] < JR_PUT ||
+        payload[1] > JR_BUF_SET_MANY)
+        return 0;
+    size_t used;
+    if (mp_scan(payload, rlen, &used) != MP_SCAN_OK || used != rlen ||
+        crc32c(payload, rlen) != frame_read_be32(image + off + 4))
+        return 0;
+    return JOURNAL_RECORD_HEADER + rlen;
+}
+
+void journal_scan_rest(const uint8_t *image, size_t len, size_t bad, struct journal_rest *rest)
+{
+    *rest = (struct journal_rest){.bytes = len - bad};
+    size_t off = bad + 1;
+    while (off < len) {
+        size_t n = intact_record_at(image, len, off);
+        if (n == 0) {
+            off++;
+            continue;
+        }
+        if (rest->records++ == 0)
+            rest->first = off;
+        off += n;
+    }
+}
+
+/* ---- repair ----------------------------------------------------------- */
+
+static bool write_file(const struct journal *j, const char *path, const uint8_t *p, size_t n)
+{
+    unlink(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return false;
+    bool ok = write_all(j->io, fd, p, n) && j->io->fsync(fd) == 0;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return ok;
+}
+
+/* A second name for the journal's file: qmgrd.journal.damaged-TIME[-N]. */
+static bool link_damaged(const struct journal *j, char *kept, size_t keptlen)
+{
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
+    for (int n = 1; n < 100; n++) {
+        if (n == 1)
+            snprintf(kept, keptlen, "%s.damaged-%s", j->path, stamp);
+        else
+            snprintf(kept, keptlen, "%s.damaged-%s-%d", j->path, stamp, n);
+        if (link(j->path, kept) == 0)
+            return true;
+        if (errno != EEXIST)
+            return false;
+    }
+    return false;
+}
+
+static void unlink_keeping_errno(const char *path)
+{
+    int saved = errno;
+    unlink(path);
+    errno = saved;
+}
+
+/* The damaged file keeps all its bytes under its new name (a link: no copy
+ * of it, and no moment without a journal); a copy of its good part takes
+ * the journal's name. */
+bool journal_keep_damaged(struct journal *j, const uint8_t *image, size_t good, char *kept,
+                          size_t keptlen)
+{
+    if (!write_file(j, j->tmp_path, image, good) || !link_damaged(j, kept, keptlen)) {
+        unlink_keeping_errno(j->tmp_path);
+        return false;
+    }
+    if (rename(j->tmp_path, j->path) != 0) {
+        unlink_keeping_errno(kept); /* the journal is still the damaged file */
+        unlink_keeping_errno(j->tmp_path);
+        return false;
+    }
+    if (!fsync_dir(j->dir))
+        log_warn("journal: cannot fsync %s: %s", j->dir, strerror(errno));
+    close(j->fd);
+    j->fd = open(j->path, O_RDWR | O_APPEND | O_CLOEXEC);
+    if (j->fd < 0)
+        return false;
+    j->size = good;
+    return true;
 }

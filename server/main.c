@@ -8,7 +8,7 @@
 
 #include "server.h"
 
-enum { OPT_CHECK_CONFIG = 256, OPT_VERSION };
+enum { OPT_CHECK_CONFIG = 256, OPT_VERSION, OPT_REPAIR_JOURNAL, OPT_DROP_UNCONFIGURED };
 
 struct options {
     const char *config_path;
@@ -16,18 +16,24 @@ struct options {
     const char *authkey_file;
     const char *state_dir;
     bool check_config;
+    unsigned journal_flags; /* enum journal_replay_flags */
 };
 
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: qmgrd [-c FILE] [-l ADDR] [-k KEYFILE] [-d STATE_DIR] [--check-config]\n"
-            "             [--version]\n"
+            "             [--repair-journal] [--drop-unconfigured] [--version]\n"
             "  -c, --config FILE      read FILE (INI; see qmgrd.conf); default: built-in defaults\n"
             "  -l, --listen ADDR      host:port, [v6]:port or unix:/path (default %s)\n"
             "  -k, --authkey KEYFILE  the shared key (created, random, 0600, if missing)\n"
             "  -d, --state-dir DIR    where the default key file and the journal live\n"
             "      --check-config     check the configuration and exit\n"
+            "      --repair-journal   a journal damaged before its end: keep it aside whole\n"
+            "                         (qmgrd.journal.damaged-TIME) and start from the records\n"
+            "                         before the damage\n"
+            "      --drop-unconfigured  drop what the journal holds for objects the\n"
+            "                         configuration no longer declares\n"
             "      --version          print the version and exit\n",
             CONFIG_DEFAULT_LISTEN);
 }
@@ -41,6 +47,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"authkey", required_argument, NULL, 'k'},
         {"state-dir", required_argument, NULL, 'd'},
         {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
+        {"repair-journal", no_argument, NULL, OPT_REPAIR_JOURNAL},
+        {"drop-unconfigured", no_argument, NULL, OPT_DROP_UNCONFIGURED},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -53,6 +61,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'k': o->authkey_file = optarg; break;
         case 'd': o->state_dir = optarg; break;
         case OPT_CHECK_CONFIG: o->check_config = true; break;
+        case OPT_REPAIR_JOURNAL: o->journal_flags |= JOURNAL_REPAIR; break;
+        case OPT_DROP_UNCONFIGURED: o->journal_flags |= JOURNAL_DROP_UNCONFIGURED; break;
         case OPT_VERSION: printf("qmgrd %s\n", QMGR_VERSION); return 1;
         case 'h': usage(stdout); return 1;
         default: usage(stderr); return 3;
@@ -99,17 +109,20 @@ static bool load_config(struct qm_config *cfg, const struct options *o)
 
 static bool load_authkey(struct authkey *key, const struct qm_config *cfg)
 {
-    char err[512];
+    char err[512], warning[1024] = "";
     bool created = false;
     char *path = config_authkey_path(cfg);
     bool ok = path && authkey_create_if_missing(path, &created, err, sizeof err) &&
-              authkey_load(key, path, err, sizeof err);
+              authkey_load_warn(key, path, warning, sizeof warning, err, sizeof err);
     if (!path)
         log_err("out of memory");
     else if (!ok)
         log_err("authkey: %s", err);
     else if (created)
         log_notice("created a new random authkey in %s (clients need it)", path);
+    /* As OpenSSH does for a private key: loud, but the key is still used. */
+    if (ok && warning[0])
+        log_warn("authkey: %s", warning);
     free(path);
     return ok;
 }
@@ -160,6 +173,7 @@ int main(int argc, char **argv)
         return 1;
     }
     raise_fd_limit(cfg.max_connections);
+    srv->journal_flags = opts.journal_flags;
     rc = server_init(srv, &cfg, opts.config_path) ? server_run(srv) : 1;
     server_free(srv);
     free(srv);

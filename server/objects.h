@@ -11,20 +11,27 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
-#include <uthash.h>
 
 #include "common/bytes.h"
 #include "common/config.h"
+#include "hash.h"
 #include "proto/mp.h"
 
 struct journal;
 
-/* Bytes the daemon holds for clients (items, parked puts, leases, buf
- * entries), checked against max_memory before anything is stored. */
+/* Bytes the daemon holds for clients, checked against max_memory before
+ * anything new is stored: items, parked requests, leases with their
+ * bookkeeping, buf entries, and (counted by the server) each connection's
+ * buffers and the journal's pending records. */
 struct memory {
     uint64_t used;
     uint64_t max;
 };
+
+/* What malloc adds to each block, on top of what was asked (glibc: about
+ * a word of header, rounded to 16). Counted so that many small blocks are
+ * not free. */
+#define MALLOC_OVERHEAD 16
 
 static inline bool memory_fits(const struct memory *m, uint64_t n)
 {
@@ -78,6 +85,7 @@ struct waiter {
     uint32_t msgid;
     bool many;            /* get_many / put_many: the reply differs */
     uint32_t max_items;   /* get_many */
+    bool suspended;       /* a get whose owner is not reading: out of its queue's line */
     struct bytes pending; /* put: the items still to put, back to back */
     size_t pending_off;
     uint64_t put_done; /* put_many: items already put */
@@ -93,24 +101,43 @@ TAILQ_HEAD(waiter_list, waiter);
  * closes first, its leases go back to the head of their queues.
  */
 struct lease {
-    struct queue *queue;
     TAILQ_ENTRY(lease) link;
     size_t len;
     uint8_t item[];
 };
 TAILQ_HEAD(lease_list, lease);
 
+/* What one lease costs in memory beyond its item's bytes. */
+#define LEASE_OVERHEAD (sizeof(struct lease) + MALLOC_OVERHEAD)
+
+/* One owner's leases on one queue, oldest first, so a task_done settles
+ * its items from the head: its cost is in the items it settles, never in
+ * the leases held. */
+struct lease_group {
+    struct queue *queue;
+    struct lease_list leases;
+    uint64_t count;
+    TAILQ_ENTRY(lease_group) link;
+};
+TAILQ_HEAD(lease_group_list, lease_group);
+
 /* Who holds leases: a connection, by its id (the journal names owners so a
- * replay can tell whose leases a task_done settled). */
+ * replay can tell whose leases a task_done settled). Only groups that hold
+ * leases are listed; most owners use one queue, whose group is the one
+ * built in (home), so taking and settling allocate nothing beyond leases. */
 struct lease_owner {
     uint64_t id;
-    struct lease_list leases;
+    struct lease_group home;
+    struct lease_group_list groups;
 };
 
 static inline void lease_owner_init(struct lease_owner *o, uint64_t id)
 {
     o->id = id;
-    TAILQ_INIT(&o->leases);
+    o->home.queue = NULL;
+    o->home.count = 0;
+    TAILQ_INIT(&o->home.leases);
+    TAILQ_INIT(&o->groups);
 }
 
 /* What a queue asks of its owner (the server) when a parked request can
@@ -124,6 +151,9 @@ struct queue_hooks {
     /* unfinished reached zero. */
     void (*joiner_done)(struct waiter *w);
 };
+
+/* Parked requests cost their bookkeeping (the waiter, its timer) too. */
+#define WAITER_OVERHEAD (sizeof(struct waiter) + 160 + 2 * MALLOC_OVERHEAD)
 
 struct queue {
     char *name;
@@ -140,6 +170,7 @@ struct queue {
     struct waiter_list joiners;
     uint32_t ngetters;
     uint32_t nputters;
+    uint32_t nsuspended; /* getters out of line while their owner is not reading */
     struct memory *memory;
     const struct queue_hooks *hooks;
     struct journal *journal; /* NULL: not durable */
@@ -153,11 +184,20 @@ void queue_free(struct queue *q);
 bool queue_has_room(const struct queue *q);
 /* Appends an item; 0 or QM_ENOMEM. The caller checks room and max_item. */
 int queue_put(struct queue *q, const uint8_t *item, size_t len);
-/* Pops up to max items, calling sink for each while its bytes are valid; with
- * redeliver each taken item is leased to owner. Returns the count. */
+/* How many of the first max items fit in budget bytes: at least one when
+ * the queue is not empty, so a get always makes progress. */
+uint32_t queue_count_fitting(const struct queue *q, uint32_t max, uint64_t budget);
+/* Bytes of the first n items, or a number over limit once they are past
+ * it (so a huge n costs no more than the reply it could be). */
+uint64_t queue_head_bytes(const struct queue *q, uint64_t n, uint64_t limit);
+/* Pops the first n items (at most the queue's count), calling sink for each
+ * while its bytes are valid; with redeliver each is leased to owner. All or
+ * nothing: false (nothing taken) when the leases cannot be allocated. */
 typedef void (*item_sink)(void *ctx, const uint8_t *item, size_t len);
-uint32_t queue_take(struct queue *q, uint32_t max, struct lease_owner *owner, item_sink sink,
-                    void *ctx);
+bool queue_take(struct queue *q, uint32_t n, struct lease_owner *owner, item_sink sink,
+                void *ctx);
+/* Items out on owner's leases from q. */
+uint64_t queue_leases_held(const struct queue *q, const struct lease_owner *owner);
 /* Lowers unfinished by count, settling the owner's oldest leases on this
  * queue first. QM_EVALUE (and nothing changed) if count > unfinished. */
 int queue_task_done(struct queue *q, uint64_t count, struct lease_owner *owner);
@@ -167,12 +207,29 @@ uint64_t queue_purge(struct queue *q);
 void queue_park(struct queue *q, struct waiter *w);
 /* Unlinks a waiter whose timer fired or whose owner went away. */
 void queue_unpark(struct waiter *w);
+/* A parked get whose owner stopped reading leaves the line (items go to the
+ * getters behind it), and rejoins at the back when it reads again. */
+void queue_suspend_getter(struct waiter *w);
+void queue_resume_getter(struct waiter *w);
 /* Hands items to parked getters and room to parked putters, in arrival
  * order, and releases joiners at unfinished == 0; called after every change. */
 void queue_serve(struct queue *q);
 /* A closed connection's leases go back to the heads of their queues, in
  * order; queues are then served. */
 void queue_return_leases(struct lease_owner *owner);
+/* Calls fn for every lease of owner, oldest first within each queue. */
+typedef void lease_visitor(void *ctx, const struct queue *q, const struct lease *l);
+void queue_visit_leases(const struct lease_owner *owner, lease_visitor *fn, void *ctx);
+
+/* A set of queues to serve once a change that touched several is done. */
+struct queue_set {
+    struct queue **q;
+    size_t n;
+    size_t cap;
+};
+void queue_set_add(struct queue_set *set, struct queue *q);
+/* Serves every queue of the set, then empties it. */
+void queue_set_serve(struct queue_set *set);
 
 /* buf: a map of string keys to int64, double or raw msgpack values. */
 enum buf_value_kind { BUF_INT, BUF_FLOAT, BUF_RAW };
@@ -195,6 +252,7 @@ struct buf_entry {
 struct buf {
     char *name;
     struct buf_entry *entries; /* uthash head */
+    uint64_t reply_bytes;      /* what the entries take in a reply, at most */
     struct memory *memory;
     struct journal *journal; /* NULL: not durable */
 };
@@ -213,6 +271,8 @@ int buf_set(struct buf *b, const char *key, size_t keylen, const struct mp_slice
 struct buf_entry *buf_find(const struct buf *b, const char *key, size_t keylen);
 int buf_del(struct buf *b, const char *key, size_t keylen);
 uint64_t buf_len(const struct buf *b);
+/* The size of a reply holding every entry (buf.items, buf.drain), at most. */
+uint64_t buf_reply_bytes(const struct buf *b);
 void buf_clear(struct buf *b);
 
 /* The registry: named objects from the configuration. */
@@ -241,6 +301,11 @@ void registry_init(struct registry *r, struct memory *memory, const struct queue
  * the limits of existing ones. Objects missing from the new list are dropped
  * when idle and kept with a warning otherwise. False on allocation failure. */
 bool registry_apply(struct registry *r, const struct object_config *objs, size_t n);
+/* Adds one object whose name and accessor are free (the replay's stand-ins
+ * for objects no longer configured). NULL when out of memory. */
+struct object *registry_add_object(struct registry *r, const struct object_config *oc);
+/* Adds to `to` an empty object like each of from's, with its settings. */
+bool registry_copy_objects(struct registry *to, const struct registry *from);
 struct object *registry_find(const struct registry *r, const char *name, size_t len);
 struct object *registry_find_accessor(const struct registry *r, const char *name, size_t len);
 void registry_free(struct registry *r);

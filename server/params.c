@@ -14,6 +14,16 @@ static bool skip_values(struct mp_reader *r, uint64_t n)
     return true;
 }
 
+/* The values of an array or map, kept in place for the method to read. */
+static int read_list(struct mp_reader *r, uint64_t nvalues, struct params *out)
+{
+    out->list = *r;
+    if (!skip_values(r, nvalues))
+        return QM_EBADREQ;
+    out->list_bytes = (size_t)(r->p - out->list.p);
+    return QM_OK;
+}
+
 static bool count_ok(const char *spec, uint32_t n)
 {
     uint32_t required = 0, total = 0;
@@ -47,11 +57,21 @@ static int read_object(const struct registry *reg, struct mp_reader *r, enum obj
     return QM_OK;
 }
 
+/* Beyond a year is "forever" in practice, and keeps timevals sane. */
+#define TIMEOUT_FOREVER_S 31536000
+
 static int read_timeout(struct mp_reader *r, double *timeout, const char **detail)
 {
     struct mp_number n;
+    uint64_t whole;
     if (mp_read_nil(r)) {
         *timeout = -1;
+        return QM_OK;
+    }
+    /* Any non-negative integer is seconds (PROTOCOL.md), up to 2^64 - 1:
+     * one too large to matter is a long wait, not an error. */
+    if (mp_read_uint(r, &whole)) {
+        *timeout = whole > TIMEOUT_FOREVER_S ? -1 : (double)whole;
         return QM_OK;
     }
     if (!mp_read_number(r, &n)) {
@@ -63,8 +83,7 @@ static int read_timeout(struct mp_reader *r, double *timeout, const char **detai
         *detail = "timeout must not be negative";
         return QM_EBADREQ;
     }
-    /* Beyond a year is "forever" in practice, and keeps timevals sane. */
-    *timeout = t > 31536000.0 ? -1 : t;
+    *timeout = t > TIMEOUT_FOREVER_S ? -1 : t;
     return QM_OK;
 }
 
@@ -114,15 +133,13 @@ static int read_param(const struct registry *reg, char kind, struct mp_reader *r
             *detail = "expected an array";
             return QM_EBADREQ;
         }
-        out->list = *r;
-        return skip_values(r, out->list_len) ? QM_OK : QM_EBADREQ;
+        return read_list(r, out->list_len, out);
     case 'm':
         if (!mp_read_map(r, &out->list_len)) {
             *detail = "expected a map";
             return QM_EBADREQ;
         }
-        out->list = *r;
-        return skip_values(r, 2 * (uint64_t)out->list_len) ? QM_OK : QM_EBADREQ;
+        return read_list(r, 2 * (uint64_t)out->list_len, out);
     }
     return QM_EBADREQ;
 }

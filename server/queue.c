@@ -59,62 +59,185 @@ int queue_put(struct queue *q, const uint8_t *item, size_t len)
     return QM_OK;
 }
 
-static void lease_item(struct queue *q, struct lease_owner *owner, const uint8_t *item, size_t len)
+uint32_t queue_count_fitting(const struct queue *q, uint32_t max, uint64_t budget)
 {
-    struct lease *l = malloc(sizeof *l + len);
-    if (!l)
-        return; /* BUG: out of memory; the item is delivered without redelivery */
-    l->queue = q;
-    l->len = len;
-    memcpy(l->item, item, len);
-    TAILQ_INSERT_TAIL(&owner->leases, l, link);
-    q->leased++;
-    q->memory->used += len;
+    uint64_t n = q->items.count < max ? q->items.count : max;
+    if (q->items.bytes <= budget || n == 0)
+        return (uint32_t)n;
+    struct itemq_iter it;
+    struct mp_slice item;
+    uint64_t fit = 0, bytes = 0;
+    itemq_iter_init(&q->items, &it);
+    while (fit < n && itemq_iter_next(&it, &item)) {
+        bytes += item.len;
+        if (bytes > budget && fit > 0)
+            break;
+        fit++;
+    }
+    return (uint32_t)fit;
 }
 
-uint32_t queue_take(struct queue *q, uint32_t max, struct lease_owner *owner, item_sink sink,
-                    void *ctx)
+uint64_t queue_head_bytes(const struct queue *q, uint64_t n, uint64_t limit)
 {
-    uint32_t n = 0;
+    if (n >= q->items.count)
+        return q->items.bytes;
+    struct itemq_iter it;
     struct mp_slice item;
-    bool leasing = q->redeliver && owner;
-    while (n < max && itemq_front(&q->items, &item)) {
+    uint64_t bytes = 0;
+    itemq_iter_init(&q->items, &it);
+    for (uint64_t i = 0; i < n && bytes <= limit && itemq_iter_next(&it, &item); i++)
+        bytes += item.len;
+    return bytes;
+}
+
+static struct lease_group *find_group(const struct lease_owner *owner, const struct queue *q)
+{
+    struct lease_group *g;
+    TAILQ_FOREACH(g, &owner->groups, link)
+        if (g->queue == q)
+            return g;
+    return NULL;
+}
+
+/* The owner's group for q, created (and listed) if it has none. */
+static struct lease_group *group_for(struct lease_owner *owner, struct queue *q)
+{
+    struct lease_group *g = find_group(owner, q);
+    if (g)
+        return g;
+    if (owner->home.count == 0 && owner->home.queue == NULL) {
+        g = &owner->home;
+    } else {
+        g = malloc(sizeof *g);
+        if (!g)
+            return NULL;
+        TAILQ_INIT(&g->leases);
+        g->count = 0;
+        q->memory->used += sizeof *g + MALLOC_OVERHEAD;
+    }
+    g->queue = q;
+    TAILQ_INSERT_TAIL(&owner->groups, g, link);
+    return g;
+}
+
+/* A group with no leases left leaves the list; only the home one stays. */
+static void group_release_if_empty(struct lease_owner *owner, struct lease_group *g)
+{
+    if (g->count)
+        return;
+    TAILQ_REMOVE(&owner->groups, g, link);
+    if (g == &owner->home) {
+        g->queue = NULL;
+        return;
+    }
+    g->queue->memory->used -= sizeof *g + MALLOC_OVERHEAD;
+    free(g);
+}
+
+static void free_lease_list(struct lease_list *list)
+{
+    struct lease *l;
+    while ((l = TAILQ_FIRST(list))) {
+        TAILQ_REMOVE(list, l, link);
+        free(l);
+    }
+}
+
+/* Copies the first n items into new leases, before anything is popped, so
+ * that running out of memory takes nothing. */
+static bool prepare_leases(const struct queue *q, uint32_t n, struct lease_list *out)
+{
+    struct itemq_iter it;
+    struct mp_slice item;
+    itemq_iter_init(&q->items, &it);
+    for (uint32_t i = 0; i < n && itemq_iter_next(&it, &item); i++) {
+        struct lease *l = malloc(sizeof *l + item.len);
+        if (!l) {
+            free_lease_list(out);
+            return false;
+        }
+        l->len = item.len;
+        memcpy(l->item, item.p, item.len);
+        TAILQ_INSERT_TAIL(out, l, link);
+    }
+    return true;
+}
+
+static void take_leased(struct queue *q, struct lease_group *g, struct lease_list *prepared,
+                        item_sink sink, void *ctx)
+{
+    struct lease *l;
+    while ((l = TAILQ_FIRST(prepared))) {
+        TAILQ_REMOVE(prepared, l, link);
+        sink(ctx, l->item, l->len);
+        itemq_pop_front(&q->items, l->len);
+        TAILQ_INSERT_TAIL(&g->leases, l, link);
+        g->count++;
+        q->leased++;
+        q->gets++;
+        q->memory->used += LEASE_OVERHEAD;
+    }
+}
+
+static uint32_t take_unleased(struct queue *q, uint32_t n, item_sink sink, void *ctx)
+{
+    uint32_t taken = 0;
+    struct mp_slice item;
+    while (taken < n && itemq_front(&q->items, &item)) {
         sink(ctx, item.p, item.len);
-        if (leasing)
-            lease_item(q, owner, item.p, item.len);
         q->memory->used -= item.len;
         itemq_pop_front(&q->items, item.len);
         q->gets++;
-        n++;
+        taken++;
     }
-    if (n)
-        journal_take(q->journal, q->name, leasing ? owner->id : 0, n);
-    return n;
+    return taken;
+}
+
+bool queue_take(struct queue *q, uint32_t n, struct lease_owner *owner, item_sink sink, void *ctx)
+{
+    if (n > q->items.count)
+        n = (uint32_t)q->items.count;
+    if (n == 0)
+        return true;
+    if (!(q->redeliver && owner)) {
+        take_unleased(q, n, sink, ctx);
+        journal_take(q->journal, q->name, 0, n);
+        return true;
+    }
+    struct lease_list prepared = TAILQ_HEAD_INITIALIZER(prepared);
+    struct lease_group *g = group_for(owner, q);
+    if (!g)
+        return false;
+    if (!prepare_leases(q, n, &prepared)) {
+        group_release_if_empty(owner, g);
+        return false;
+    }
+    /* The item bytes move from the queue to the leases: counted once. */
+    take_leased(q, g, &prepared, sink, ctx);
+    journal_take(q->journal, q->name, owner->id, n);
+    return true;
 }
 
 static void settle_leases(struct queue *q, uint64_t count, struct lease_owner *owner)
 {
-    struct lease *l, *next;
-    for (l = TAILQ_FIRST(&owner->leases); l && count; l = next) {
-        next = TAILQ_NEXT(l, link);
-        if (l->queue != q)
-            continue;
-        TAILQ_REMOVE(&owner->leases, l, link);
+    struct lease_group *g = find_group(owner, q);
+    struct lease *l;
+    while (g && count && (l = TAILQ_FIRST(&g->leases))) {
+        TAILQ_REMOVE(&g->leases, l, link);
+        g->count--;
         q->leased--;
-        q->memory->used -= l->len;
+        q->memory->used -= l->len + LEASE_OVERHEAD;
         free(l);
         count--;
     }
+    if (g)
+        group_release_if_empty(owner, g);
 }
 
-static uint64_t leases_held(const struct queue *q, const struct lease_owner *owner)
+uint64_t queue_leases_held(const struct queue *q, const struct lease_owner *owner)
 {
-    uint64_t n = 0;
-    const struct lease *l;
-    if (owner)
-        TAILQ_FOREACH(l, &owner->leases, link)
-            n += l->queue == q;
-    return n;
+    const struct lease_group *g = owner ? find_group(owner, q) : NULL;
+    return g ? g->count : 0;
 }
 
 int queue_task_done(struct queue *q, uint64_t count, struct lease_owner *owner)
@@ -122,7 +245,7 @@ int queue_task_done(struct queue *q, uint64_t count, struct lease_owner *owner)
     /* Items out on other connections' leases are theirs to settle: counting
      * them done here would let join return while they can still come back. */
     uint64_t unleased = q->unfinished > q->leased ? q->unfinished - q->leased : 0;
-    if (count > unleased + leases_held(q, owner))
+    if (count > unleased + queue_leases_held(q, owner))
         return QM_EVALUE;
     if (owner)
         settle_leases(q, count, owner);
@@ -181,6 +304,20 @@ void queue_unpark(struct waiter *w)
         TAILQ_REMOVE(&q->joiners, w, queue_link);
         break;
     }
+}
+
+void queue_suspend_getter(struct waiter *w)
+{
+    queue_unpark(w);
+    w->suspended = true;
+    w->queue->nsuspended++;
+}
+
+void queue_resume_getter(struct waiter *w)
+{
+    w->suspended = false;
+    w->queue->nsuspended--;
+    queue_park(w->queue, w);
 }
 
 /* Moves a parked putter's items into the queue while there is room. */
@@ -253,14 +390,7 @@ void queue_serve(struct queue *q)
     serve_joiners(q);
 }
 
-/* Queues touched by one connection's leases, to serve once all are back. */
-struct queue_set {
-    struct queue **q;
-    size_t n;
-    size_t cap;
-};
-
-static void queue_set_add(struct queue_set *set, struct queue *q)
+void queue_set_add(struct queue_set *set, struct queue *q)
 {
     for (size_t i = 0; i < set->n; i++)
         if (set->q[i] == q)
@@ -276,28 +406,54 @@ static void queue_set_add(struct queue_set *set, struct queue *q)
     set->q[set->n++] = q;
 }
 
-void queue_return_leases(struct lease_owner *owner)
+void queue_set_serve(struct queue_set *set)
 {
-    struct queue_set touched = {0};
-    struct lease *l = TAILQ_FIRST(&owner->leases);
-    if (!l)
-        return;
-    /* All queues share one journal; the record names the owner only. */
-    journal_return(l->queue->journal, owner->id);
-    /* From the newest back, each to the head: the oldest ends up first. All
-     * go back before any getter is served, so none jumps the order. */
-    while ((l = TAILQ_LAST(&owner->leases, lease_list))) {
-        struct queue *q = l->queue;
-        TAILQ_REMOVE(&owner->leases, l, link);
+    for (size_t i = 0; i < set->n; i++)
+        queue_serve(set->q[i]);
+    free(set->q);
+    memset(set, 0, sizeof *set);
+}
+
+/* From the newest back, each to the head: the oldest ends up first. */
+static void return_group(struct lease_group *g)
+{
+    struct queue *q = g->queue;
+    struct lease *l;
+    while ((l = TAILQ_LAST(&g->leases, lease_list))) {
+        TAILQ_REMOVE(&g->leases, l, link);
+        g->count--;
         q->leased--;
+        q->memory->used -= LEASE_OVERHEAD;
         if (itemq_push_front(&q->items, l->item, l->len))
             q->redelivered++;
         else
             q->memory->used -= l->len; /* BUG: out of memory; the item is lost */
         free(l);
-        queue_set_add(&touched, q);
     }
-    for (size_t i = 0; i < touched.n; i++)
-        queue_serve(touched.q[i]);
-    free(touched.q);
+}
+
+void queue_return_leases(struct lease_owner *owner)
+{
+    struct queue_set touched = {0};
+    struct lease_group *g = TAILQ_FIRST(&owner->groups);
+    if (!g)
+        return;
+    /* All queues share one journal; the record names the owner only. */
+    journal_return(g->queue->journal, owner->id);
+    /* All go back before any getter is served, so none jumps the order. */
+    while ((g = TAILQ_FIRST(&owner->groups))) {
+        queue_set_add(&touched, g->queue);
+        return_group(g);
+        group_release_if_empty(owner, g);
+    }
+    queue_set_serve(&touched);
+}
+
+void queue_visit_leases(const struct lease_owner *owner, lease_visitor *fn, void *ctx)
+{
+    const struct lease_group *g;
+    const struct lease *l;
+    TAILQ_FOREACH(g, &owner->groups, link)
+        TAILQ_FOREACH(l, &g->leases, link)
+            fn(ctx, g->queue, l);
 }

@@ -1,4 +1,6 @@
 /* queue.* methods: PROTOCOL.md's rows, over queue.c's semantics. */
+#include <string.h>
+
 #include "proto/errors.h"
 #include "server.h"
 
@@ -59,7 +61,11 @@ static int check_items(const struct conn *c, const struct params *p, struct mp_s
     }
     all->p = p->list.p;
     all->len = (size_t)(items.p - p->list.p);
-    if (!memory_fits(p->object->u.queue->memory, all->len))
+    /* The items, and their journal records until the turn ends. */
+    const struct queue *q = p->object->u.queue;
+    uint64_t records = journal_cost(q->journal, p->list_len,
+                                    all->len + (uint64_t)p->list_len * strlen(q->name));
+    if (!memory_fits(q->memory, all->len + records))
         return QM_ENOMEM;
     return QM_OK;
 }
@@ -101,19 +107,21 @@ void m_queue_put_many(struct conn *c, uint32_t msgid, struct params *p)
     }
 }
 
-static void reply_items(struct conn *c, uint32_t msgid, struct queue *q, bool many, uint64_t max)
+void reply_items(struct conn *c, uint32_t msgid, struct queue *q, bool many, uint32_t max)
 {
+    /* get_many takes what fits in one reply and in the connection's output
+     * allowance; get always takes its one item. */
+    uint32_t n = many ? queue_count_fitting(q, max, conn_delivery_budget(c)) : 1;
     size_t start;
     msgpack_packer *pk = reply_begin(c, msgid, &start);
-    if (many) {
-        uint64_t n = q->items.count < max ? q->items.count : max;
-        msgpack_pack_array(pk, (size_t)n);
-        queue_take(q, (uint32_t)n, &c->leases, pack_item, pk);
-    } else {
-        queue_take(q, 1, &c->leases, pack_item, pk);
+    if (many)
+        msgpack_pack_array(pk, n);
+    if (!queue_take(q, n, &c->leases, pack_item, pk)) {
+        reply_abort(c, start);
+        reply_error(c, msgid, QM_ENOMEM, "out of memory for the leases");
+        return;
     }
     reply_end(c, start);
-    queue_serve(q);
 }
 
 static void get_items(struct conn *c, uint32_t msgid, struct params *p, bool many)
@@ -123,7 +131,8 @@ static void get_items(struct conn *c, uint32_t msgid, struct params *p, bool man
     if (max > UINT32_MAX)
         max = UINT32_MAX;
     if (q->items.count) {
-        reply_items(c, msgid, q, many, max);
+        reply_items(c, msgid, q, many, (uint32_t)max);
+        queue_serve(q);
         return;
     }
     if (p->timeout == 0) {
@@ -204,6 +213,14 @@ void m_queue_peek(struct conn *c, uint32_t msgid, struct params *p)
 {
     const struct queue *q = p->object->u.queue;
     uint64_t n = q->items.count < p->uint ? q->items.count : p->uint;
+    /* Peeking copies: the reply is bounded before it is built. */
+    int rc = reply_check_size(c, queue_head_bytes(q, n, c->srv->config.max_message) + 5);
+    if (rc != QM_OK) {
+        reply_error(c, msgid, rc,
+                    rc == QM_ETOOBIG ? "the items would make a reply over max_message; peek fewer"
+                                     : NULL);
+        return;
+    }
     size_t start;
     msgpack_packer *pk = reply_begin(c, msgid, &start);
     msgpack_pack_array(pk, (size_t)n);

@@ -31,7 +31,7 @@ static bool object_idle(const struct object *o)
     if (o->type == OBJECT_BUF)
         return buf_len(o->u.buf) == 0;
     const struct queue *q = o->u.queue;
-    return q->items.count == 0 && q->unfinished == 0 && q->leased == 0 &&
+    return q->items.count == 0 && q->unfinished == 0 && q->leased == 0 && q->nsuspended == 0 &&
            TAILQ_EMPTY(&q->getters) && TAILQ_EMPTY(&q->putters) && TAILQ_EMPTY(&q->joiners);
 }
 
@@ -92,6 +92,8 @@ static void set_accessor(struct registry *r, struct object *o, const char *acces
     free(o->accessor);
     o->accessor = copy;
     HASH_ADD_KEYPTR(hh_accessor, r->by_accessor, o->accessor, strlen(o->accessor), o);
+    if (!HASH_ADDED(hh_accessor, o))
+        log_err("reload: out of memory; %s has no accessor method until the next reload", o->name);
 }
 
 static void update_object(struct registry *r, struct object *o, const struct object_config *oc)
@@ -134,6 +136,42 @@ static void drop_unlisted(struct registry *r, const struct object_config *objs, 
     }
 }
 
+static bool registry_add(struct registry *r, struct object *o)
+{
+    HASH_ADD_KEYPTR(hh, r->by_name, o->name, strlen(o->name), o);
+    if (!HASH_ADDED(hh, o)) {
+        object_free(o);
+        return false;
+    }
+    HASH_ADD_KEYPTR(hh_accessor, r->by_accessor, o->accessor, strlen(o->accessor), o);
+    if (!HASH_ADDED(hh_accessor, o)) {
+        HASH_DELETE(hh, r->by_name, o);
+        object_free(o);
+        return false;
+    }
+    return true;
+}
+
+struct object *registry_add_object(struct registry *r, const struct object_config *oc)
+{
+    struct object *o = object_new(r, oc);
+    return o && registry_add(r, o) ? o : NULL;
+}
+
+bool registry_copy_objects(struct registry *to, const struct registry *from)
+{
+    for (const struct object *o = from->by_name; o; o = o->hh.next) {
+        struct object_config oc = {.name = o->name, .type = o->type, .accessor = o->accessor};
+        if (o->type == OBJECT_QUEUE) {
+            oc.maxsize = o->u.queue->maxsize;
+            oc.redeliver = o->u.queue->redeliver;
+        }
+        if (!registry_add_object(to, &oc))
+            return false;
+    }
+    return true;
+}
+
 bool registry_apply(struct registry *r, const struct object_config *objs, size_t n)
 {
     drop_unlisted(r, objs, n);
@@ -148,10 +186,8 @@ bool registry_apply(struct registry *r, const struct object_config *objs, size_t
             continue;
         }
         o = object_new(r, &objs[i]);
-        if (!o)
+        if (!o || !registry_add(r, o))
             return false;
-        HASH_ADD_KEYPTR(hh, r->by_name, o->name, strlen(o->name), o);
-        HASH_ADD_KEYPTR(hh_accessor, r->by_accessor, o->accessor, strlen(o->accessor), o);
     }
     return true;
 }

@@ -115,7 +115,7 @@ static void on_signal(evutil_socket_t signo, short what, void *arg)
  */
 static void reload_from_journal(struct server *srv)
 {
-    char err[512] = "out of memory";
+    char err[1024] = "out of memory";
     struct conn *c;
     log_err("journal: reloading the last recorded state; every client is disconnected");
     while ((c = TAILQ_FIRST(&srv->conns)))
@@ -124,16 +124,22 @@ static void reload_from_journal(struct server *srv)
         TAILQ_REMOVE(&srv->closed_list, c, link);
         conn_free(c);
     }
+    /* The same objects, empty: also those a reload kept though they are no
+     * longer configured, whose records must not look unconfigured now. */
+    struct registry fresh;
+    registry_init(&fresh, &srv->memory, &server_queue_hooks);
+    bool copied = registry_copy_objects(&fresh, &srv->registry);
     registry_free(&srv->registry);
-    registry_init(&srv->registry, &srv->memory, &server_queue_hooks);
-    if (!registry_apply(&srv->registry, srv->config.objects, srv->config.nobjects) ||
-        !journal_replay(srv->journal, &srv->registry, err, sizeof err)) {
+    srv->registry = fresh;
+    /* The replay drops what closing appended. */
+    if (!copied || !journal_replay(srv->journal, &srv->registry,
+                                   srv->journal_flags & JOURNAL_DROP_UNCONFIGURED, err,
+                                   sizeof err)) {
         /* Serving a state that is not the recorded one would be worse. */
         log_err("journal: cannot reload the recorded state (%s); exiting", err);
         exit(1);
     }
     registry_set_journal(&srv->registry, srv->journal);
-    journal_commit(srv->journal); /* drops what closing appended */
 }
 
 /* Group commit: everything this turn changed goes to the journal (and, with
@@ -181,14 +187,25 @@ static int run_turns(struct server *srv)
     }
 }
 
+struct lease_snapshot {
+    struct journal *snapshot;
+    uint64_t owner;
+};
+
+static void snapshot_lease(void *ctx, const struct queue *q, const struct lease *l)
+{
+    const struct lease_snapshot *ls = ctx;
+    journal_snapshot_lease(ls->snapshot, q->name, ls->owner, l->item, l->len);
+}
+
 static void enumerate_leases(void *ctx, struct journal *snapshot)
 {
     const struct server *srv = ctx;
     const struct conn *c;
-    const struct lease *l;
-    TAILQ_FOREACH(c, &srv->conns, link)
-        TAILQ_FOREACH(l, &c->leases.leases, link)
-            journal_snapshot_lease(snapshot, l->queue->name, c->leases.id, l->item, l->len);
+    TAILQ_FOREACH(c, &srv->conns, link) {
+        struct lease_snapshot ls = {snapshot, c->leases.id};
+        queue_visit_leases(&c->leases, snapshot_lease, &ls);
+    }
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -199,7 +216,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     /* A compaction forks a snapshot of memory: what this turn changed must
      * be in the file first, or the records would be in both. */
     commit_journal(srv);
-    journal_tick(srv->journal, &srv->registry, srv->memory.used, enumerate_leases, srv);
+    journal_tick(srv->journal, &srv->registry, enumerate_leases, srv);
     notify_status(srv);
 }
 
@@ -211,19 +228,30 @@ static bool start_tick(struct server *srv)
 }
 
 /* Replays the journal into the configured objects, then rewrites it as a
- * snapshot so it starts compact and names no owner of the previous run. */
+ * snapshot so it starts compact and names no owner of the previous run.
+ * A full disk does not stop the start: with no room for a snapshot the
+ * journal goes on as it is, after what the replay did at its end (its
+ * backlog), and is compacted later. */
 static bool open_journal(struct server *srv)
 {
-    char err[512];
+    char err[1024];
     if (!srv->config.journal)
         return true;
     srv->journal = journal_open(srv->config.state_dir, srv->config.fsync, NULL, err, sizeof err);
-    if (!srv->journal || !journal_replay(srv->journal, &srv->registry, err, sizeof err)) {
+    if (!srv->journal ||
+        !journal_replay(srv->journal, &srv->registry, srv->journal_flags, err, sizeof err)) {
         log_err("journal: %s", err);
         return false;
     }
-    if (!journal_rewrite_now(srv->journal, &srv->registry, NULL, NULL))
-        return false;
+    journal_set_compact_min(srv->journal, srv->config.journal_compact_min);
+    /* Owners the file names are not this run's connections. */
+    if (srv->next_conn_id < journal_max_owner(srv->journal))
+        srv->next_conn_id = journal_max_owner(srv->journal);
+    if (!journal_rewrite_now(srv->journal, &srv->registry, NULL, NULL)) {
+        log_warn("journal: starting on the journal as it is, without a snapshot; it is "
+                 "compacted when the disk has room");
+        journal_commit(srv->journal);
+    }
     registry_set_journal(&srv->registry, srv->journal);
     return true;
 }
@@ -247,6 +275,7 @@ bool server_init(struct server *srv, struct qm_config *config, const char *confi
     TAILQ_INIT(&srv->conns);
     TAILQ_INIT(&srv->flush_list);
     TAILQ_INIT(&srv->closed_list);
+    TAILQ_INIT(&srv->handshaking);
     apply_limits(srv);
     registry_init(&srv->registry, &srv->memory, &server_queue_hooks);
     signal(SIGPIPE, SIG_IGN);

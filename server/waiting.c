@@ -3,6 +3,7 @@
  * timer, and is answered either by queue_serve() (through the hooks below)
  * or by its timer. A waiter belongs to its connection and is freed here only.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "proto/errors.h"
@@ -12,10 +13,22 @@ void waiter_free(struct waiter *w)
 {
     struct conn *c = w->owner;
     TAILQ_REMOVE(&c->waiters, w, owner_link);
+    c->nwaiters--;
+    c->srv->memory.used -= WAITER_OVERHEAD;
     if (w->timer)
         event_free(w->timer);
     bytes_free(&w->pending);
     free(w);
+}
+
+void waiter_unlink(struct waiter *w)
+{
+    if (w->suspended) {
+        w->suspended = false;
+        w->queue->nsuspended--;
+    } else {
+        queue_unpark(w);
+    }
 }
 
 static void on_waiter_timeout(evutil_socket_t fd, short what, void *arg)
@@ -27,7 +40,7 @@ static void on_waiter_timeout(evutil_socket_t fd, short what, void *arg)
     enum waiter_kind kind = w->kind;
     uint32_t msgid = w->msgid;
     uint64_t put_done = w->many ? w->put_done : 0;
-    queue_unpark(w);
+    waiter_unlink(w);
     waiter_free(w);
     if (kind == WAIT_GET)
         reply_error(c, msgid, QM_EEMPTY, NULL);
@@ -39,37 +52,70 @@ static void on_waiter_timeout(evutil_socket_t fd, short what, void *arg)
         reply_error(c, msgid, QM_EFULL, NULL);
 }
 
-static void arm_timer(struct waiter *w, struct event_base *base, double timeout)
+static bool arm_timer(struct waiter *w, struct event_base *base, double timeout)
 {
     w->timer = evtimer_new(base, on_waiter_timeout, w);
     if (!w->timer)
-        return; /* BUG: out of memory; the request waits without its timeout */
+        return false;
     struct timeval tv = {(time_t)timeout, (suseconds_t)((timeout - (double)(time_t)timeout) * 1e6)};
     evtimer_add(w->timer, &tv);
+    return true;
+}
+
+/* QM_OK, or why this connection may not park one more request. */
+static int check_room_to_park(const struct conn *c, char *detail, size_t len)
+{
+    if (c->nwaiters >= c->srv->config.max_waiters) {
+        snprintf(detail, len, "max_waiters (%llu) requests are already parked on this connection",
+                 (unsigned long long)c->srv->config.max_waiters);
+        return QM_ENOMEM;
+    }
+    if (!memory_fits(&c->srv->memory, WAITER_OVERHEAD)) {
+        snprintf(detail, len, "%s", qm_error_message(QM_ENOMEM));
+        return QM_ENOMEM;
+    }
+    return QM_OK;
+}
+
+static struct waiter *waiter_new(struct conn *c, double timeout, const uint8_t *pending,
+                                 size_t pending_len)
+{
+    struct waiter *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    if (!bytes_append(&w->pending, pending, pending_len) ||
+        (timeout >= 0 && !arm_timer(w, c->srv->base, timeout))) {
+        bytes_free(&w->pending);
+        free(w);
+        return NULL;
+    }
+    return w;
 }
 
 struct waiter *waiter_park(struct conn *c, struct queue *q, enum waiter_kind kind, uint32_t msgid,
                            double timeout, const uint8_t *pending, size_t pending_len)
 {
-    struct waiter *w = calloc(1, sizeof *w);
-    if (!w || !bytes_append(&w->pending, pending, pending_len)) {
-        free(w);
+    char detail[128];
+    int rc = check_room_to_park(c, detail, sizeof detail);
+    if (rc != QM_OK) {
+        reply_error(c, msgid, rc, detail);
+        return NULL;
+    }
+    struct waiter *w = waiter_new(c, timeout, pending, pending_len);
+    if (!w) {
         reply_error(c, msgid, QM_ENOMEM, "out of memory");
         return NULL;
     }
     w->kind = kind;
     w->owner = c;
     w->msgid = msgid;
-    if (timeout >= 0)
-        arm_timer(w, c->srv->base, timeout);
     TAILQ_INSERT_TAIL(&c->waiters, w, owner_link);
+    c->nwaiters++;
+    c->srv->memory.used += WAITER_OVERHEAD;
     queue_park(q, w);
+    if (kind == WAIT_GET && c->getters_suspended)
+        queue_suspend_getter(w);
     return w;
-}
-
-static void pack_item(void *ctx, const uint8_t *item, size_t len)
-{
-    rpc_pack_raw(ctx, item, len);
 }
 
 /* The hooks free the waiter before replying: a reply can fail and close the
@@ -80,17 +126,9 @@ static void getter_ready(struct waiter *w)
     struct queue *q = w->queue;
     uint32_t msgid = w->msgid;
     bool many = w->many;
-    uint64_t max = many ? w->max_items : 1;
+    uint32_t max = many ? w->max_items : 1;
     waiter_free(w);
-    size_t start;
-    msgpack_packer *pk = reply_begin(c, msgid, &start);
-    if (many) {
-        uint64_t n = q->items.count < max ? q->items.count : max;
-        msgpack_pack_array(pk, (size_t)n);
-        max = n;
-    }
-    queue_take(q, (uint32_t)max, &c->leases, pack_item, pk);
-    reply_end(c, start);
+    reply_items(c, msgid, q, many, max);
 }
 
 static void putter_done(struct waiter *w)

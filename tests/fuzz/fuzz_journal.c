@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     char err[256];
     struct journal *j = journal_open(dir, FSYNC_NO, NULL, err, sizeof err);
-    if (j && journal_replay(j, &r, err, sizeof err)) {
+    if (j && journal_replay(j, &r, 0, err, sizeof err)) {
         /* What is left on disk must read back whole. */
         size_t n = (size_t)journal_size(j);
         uint8_t *image = malloc(n ? n : 1);

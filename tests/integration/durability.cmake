@@ -12,6 +12,12 @@ set(qmgr_durability_suites
   test_durability.TestCompaction
   test_durability.TestGroupCommit
   test_durability.TestCrashLoop
+  test_journal_safety.TestMiddleDamage
+  test_journal_safety.TestUnconfiguredObjects
+  test_journal_safety.TestCompactionTrigger
+  test_journal_safety.TestFullDiskAtStart
+  test_journal_safety.TestOwnerIds
+  test_journal_safety.TestCompactionChild
   test_faults.TestFullDisk
   test_faults.TestFailedJournalLosesNothingUndelivered
   test_faults.TestSlowConsumer

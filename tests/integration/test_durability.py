@@ -474,8 +474,9 @@ class TestCompaction(Base):
 
     def setUp(self):
         DurTest.setUp(self)
+        # max_message holds a peek of the whole queue (check_state).
         self.d = self.start_daemon(journal="on", fsync="always", log_level="info", max_item="1M",
-                                   max_message="8M")
+                                   max_message="64M")
 
     def cycle(self, c, model):
         """One put + get of a big item (the journal grows, the live data does not)."""

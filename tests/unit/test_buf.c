@@ -2,6 +2,7 @@
 #include <check.h>
 #include <msgpack.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,6 +192,82 @@ START_TEST(set_get_del_values)
 }
 END_TEST
 
+static void *refuse_allocation(size_t size)
+{
+    (void)size;
+    return NULL;
+}
+
+/* Bucket expansion happens past 10 items per bucket on average: with 32
+ * initial buckets, adding a few hundred keys is sure to need one. */
+START_TEST(hash_out_of_memory_is_enomem_not_exit)
+{
+    struct memory big = {0, UINT64_MAX};
+    struct buf *b = buf_new("b", &big);
+    struct mp_number r;
+    hash_malloc = refuse_allocation;
+    ck_assert_int_eq(incr(b, "first", int_delta(1), &r), QM_ENOMEM);
+    ck_assert_uint_eq(buf_len(b), 0);
+    hash_malloc = malloc;
+    ck_assert_int_eq(incr(b, "first", int_delta(1), &r), QM_OK);
+    char key[16];
+    int refused = 0;
+    for (int i = 0; i < 2000; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        hash_malloc = i >= 300 ? refuse_allocation : malloc;
+        int rc = incr(b, key, int_delta(1), &r);
+        ck_assert(rc == QM_OK || rc == QM_ENOMEM);
+        refused += rc == QM_ENOMEM;
+    }
+    hash_malloc = malloc;
+    ck_assert_int_gt(refused, 0);
+    ck_assert_uint_eq(buf_len(b), 1 + 2000 - (uint64_t)refused);
+    /* Every key that went in can still be found. */
+    for (int i = 0; i < 300; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        ck_assert_ptr_nonnull(buf_find(b, key, strlen(key)));
+    }
+    buf_free(b);
+    ck_assert_uint_eq(big.used, 0);
+}
+END_TEST
+
+START_TEST(update_undo_log_is_counted_against_max_memory)
+{
+    struct memory tight = {0, 1 << 20};
+    struct buf *b = buf_new("b", &tight);
+    /* 100 existing keys, then an update of all of them: the entries fit, the
+     * undo log of the update (beyond the 64 kept on the stack) must fit too. */
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 100);
+    char key[16];
+    for (int i = 0; i < 100; i++) {
+        int n = snprintf(key, sizeof key, "k%d", i);
+        msgpack_pack_str(&pk, (size_t)n);
+        msgpack_pack_str_body(&pk, key, (size_t)n);
+        msgpack_pack_int(&pk, 1);
+    }
+    struct mp_reader map;
+    mp_reader_init(&map, sb.data, sb.size);
+    uint32_t npairs;
+    ck_assert(mp_read_map(&map, &npairs));
+    ck_assert_int_eq(buf_update(b, map, npairs), QM_OK);
+    tight.max = tight.used + 64;
+    ck_assert_int_eq(buf_update(b, map, npairs), QM_ENOMEM);
+    struct mp_number r;
+    ck_assert_int_eq(incr(b, "k5", int_delta(0), &r), QM_OK);
+    ck_assert_int_eq(r.i, 1);
+    tight.max = UINT64_MAX;
+    ck_assert_int_eq(buf_update(b, map, npairs), QM_OK);
+    msgpack_sbuffer_destroy(&sb);
+    buf_free(b);
+    ck_assert_uint_eq(tight.used, 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("buf");
@@ -207,6 +284,10 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("values");
     tcase_add_test(tc, set_get_del_values);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("memory");
+    tcase_add_test(tc, hash_out_of_memory_is_enomem_not_exit);
+    tcase_add_test(tc, update_undo_log_is_counted_against_max_memory);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);

