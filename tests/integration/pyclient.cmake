@@ -1,0 +1,30 @@
+# The Python client package (client/python/src/qmgr) against a real qmgrd:
+# test_pyclient.py, one ctest entry per class, registered like
+# durability.cmake. PYTHONPATH is the source tree, so the tests use the
+# package as checked out; TestInstall runs `cmake --install` of its component
+# from QMGR_BUILD_DIR with QMGR_CMAKE into a temporary prefix and imports it
+# from there with a clean PYTHONPATH.
+set(qmgr_pyclient_suites
+  test_pyclient.TestErrors
+  test_pyclient.TestQueueProxy
+  test_pyclient.TestBufProxy
+  test_pyclient.TestClient
+  test_pyclient.TestValues
+  test_pyclient.TestManager
+  test_pyclient.TestAddress
+  test_pyclient.TestFakeServer
+  test_pyclient.TestForkSafety
+  test_pyclient.TestThreadSafety
+  test_pyclient.TestReconnect
+  test_pyclient.TestPipeline
+  test_pyclient.TestInstall
+)
+foreach(suite ${qmgr_pyclient_suites})
+  add_test(NAME integration.${suite}
+           COMMAND /usr/bin/python3 -m unittest -v ${suite}
+           WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})
+  set_tests_properties(integration.${suite} PROPERTIES
+    ENVIRONMENT "QMGRD=$<TARGET_FILE:qmgrd>;PYTHONDONTWRITEBYTECODE=1;PYTHONPATH=${CMAKE_SOURCE_DIR}/client/python/src;QMGR_BUILD_DIR=${CMAKE_BINARY_DIR};QMGR_CMAKE=${CMAKE_COMMAND}"
+    TIMEOUT 300
+    LABELS integration)
+endforeach()
