@@ -18,6 +18,7 @@ cut. A commit that fails puts the drain back into the buf (incr_many).
     dumper.py --db stats.db --get lines
 """
 import argparse
+import os
 import signal
 import sqlite3
 import sys
@@ -40,14 +41,6 @@ CREATE TABLE IF NOT EXISTS drains (
 """
 UPSERT = ("INSERT INTO counters (key, value) VALUES (?, ?) "
           "ON CONFLICT (key) DO UPDATE SET value = value + excluded.value")
-
-
-def read_key(path):
-    if path is None:
-        return None
-    with open(path, "rb") as f:
-        key = f.read()
-    return key[:-1] if key.endswith(b"\n") else key
 
 
 def open_db(path):
@@ -125,7 +118,9 @@ def main():
     # The stop signals stay blocked except while waiting for them: none is missed.
     stop_signals = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
-    m = QueueManager(address=a.address, authkey=read_key(a.keyfile), reconnect=True)
+    if a.keyfile is not None:  # found as every qmgr client finds a key file
+        os.environ["QMGR_AUTHKEY_FILE"] = a.keyfile
+    m = QueueManager(address=a.address, authkey=None, reconnect=True)
     m.connect()
     buf = m.get_buf()
     drains = lines = 0

@@ -24,6 +24,7 @@ Without -a / -k the daemon is found as every qmgr client finds it:
 $QMGR_ADDR and $QMGR_AUTHKEY_FILE, else qmgrd's defaults.
 """
 import argparse
+import os
 import random
 import sys
 import time
@@ -101,14 +102,6 @@ def batches(lines, size):
         yield batch
 
 
-def read_key(path):
-    if path is None:
-        return None
-    with open(path, "rb") as f:
-        key = f.read()
-    return key[:-1] if key.endswith(b"\n") else key
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("files", nargs="*", help="access logs (default: stdin)")
@@ -132,7 +125,9 @@ def main():
                 f.write(line + "\n")
         return 0
 
-    m = QueueManager(address=a.address, authkey=read_key(a.keyfile))
+    if a.keyfile is not None:  # found as every qmgr client finds a key file
+        os.environ["QMGR_AUTHKEY_FILE"] = a.keyfile
+    m = QueueManager(address=a.address, authkey=None)
     m.connect()
     q = m.get_line_queue()
     t0 = time.perf_counter()
