@@ -1,4 +1,6 @@
 #include "common/config.h"
+#include "common/array.h"
+#include "proto/methods.h"
 #include "common/paths.h"
 
 #include "common/log.h"
@@ -16,7 +18,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define MIB (UINT64_C(1) << 20)
 /* A frame's length is a signed 32-bit number (PROTOCOL.md §1). */
 #define MAX_MESSAGE_LIMIT UINT64_C(2147483647)
@@ -349,7 +350,8 @@ static const struct option object_options[OBJECT_OPTION_COUNT] = {
 };
 #undef OBJ
 
-static const char *const builtin_methods[] = {"ping", "lookup", "objects", "stats", "clients"};
+static const char *const builtin_methods[] = {QMGR_METHODS(QMGR_METHOD_NAME)};
+/* Names a later release may give methods of its own. */
 static const char *const builtin_prefixes[] = {"queue.", "buf."};
 
 /* ---- the parser -------------------------------------------------------- */

@@ -1,12 +1,11 @@
 /*
- * Bufs: shared maps of counters and values (PROTOCOL.md buf.*). Every change
- * happens on the event loop's thread, so update and drain are atomic by
- * construction; update is all-or-nothing through an undo log.
+ * Bufs: shared maps of counters and values (docs/protocol.md "Bufs"). Every
+ * change happens on the event loop's thread, so update and drain are atomic
+ * by construction; update is all-or-nothing through an undo log.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "journal.h"
 #include "objects.h"
 #include "proto/errors.h"
 
@@ -69,7 +68,6 @@ static void remove_all(struct buf *b)
 void buf_clear(struct buf *b)
 {
     remove_all(b);
-    journal_buf_clear(b->journal, b->name);
 }
 
 void buf_free(struct buf *b)
@@ -151,7 +149,6 @@ int buf_incr(struct buf *b, const char *key, size_t keylen, const struct mp_numb
         return rc;
     }
     entry_number(e, result);
-    journal_buf_entry(b->journal, b->name, e);
     return QM_OK;
 }
 
@@ -238,8 +235,6 @@ int buf_update(struct buf *b, struct mp_reader map, uint32_t npairs)
     }
     if (rc != QM_OK)
         undo_all(b, log, done);
-    else
-        journal_buf_update(b->journal, b, map, npairs);
     if (log != small)
         undo_log_free(b, log, npairs);
     return rc;
@@ -277,7 +272,6 @@ int buf_set(struct buf *b, const char *key, size_t keylen, const struct mp_slice
         e->v.raw.len = value->len;
     }
     count_entry(b, e);
-    journal_buf_entry(b->journal, b->name, e);
     return QM_OK;
 }
 
@@ -288,7 +282,6 @@ int buf_del(struct buf *b, const char *key, size_t keylen)
         return QM_ENOKEY;
     HASH_DEL(b->entries, e);
     entry_free(b, e);
-    journal_buf_del(b->journal, b->name, key, keylen);
     return QM_OK;
 }
 
@@ -300,4 +293,21 @@ uint64_t buf_len(const struct buf *b)
 uint64_t buf_reply_bytes(const struct buf *b)
 {
     return 5 + b->reply_bytes;
+}
+
+bool buf_snapshot(const struct buf *b, record_fn *emit, void *ctx)
+{
+    struct record r = {.type = REC_BUF_SET, .name = b->name, .name_len = strlen(b->name)};
+    for (const struct buf_entry *e = b->entries; e; e = e->hh.next) {
+        r.key = e->key;
+        r.key_len = e->keylen;
+        r.value_is_number = e->kind != BUF_RAW;
+        if (e->kind == BUF_RAW)
+            r.value = (struct mp_slice){e->v.raw.p, e->v.raw.len};
+        else
+            entry_number(e, &r.number);
+        if (!emit(ctx, &r))
+            return false;
+    }
+    return true;
 }

@@ -1,11 +1,9 @@
-/* buf.* methods: PROTOCOL.md's rows, over buf.c's semantics. */
-#include "proto/errors.h"
-#include "server.h"
+/* buf.* methods: docs/protocol.md's rows, over buf.c's semantics. Each
+ * change is a record made through state_apply(). */
+#include <string.h>
 
-static const char *key_of(const struct params *p)
-{
-    return (const char *)p->str.p;
-}
+#include "proto/errors.h"
+#include "state.h"
 
 static void pack_number(msgpack_packer *pk, const struct mp_number *n)
 {
@@ -17,27 +15,34 @@ static void pack_number(msgpack_packer *pk, const struct mp_number *n)
 
 static void pack_entry_value(msgpack_packer *pk, const struct buf_entry *e)
 {
-    switch (e->kind) {
-    case BUF_INT:
-        msgpack_pack_int64(pk, e->v.i);
-        break;
-    case BUF_FLOAT:
-        msgpack_pack_double(pk, e->v.f);
-        break;
-    case BUF_RAW:
+    if (e->kind == BUF_RAW) {
         rpc_pack_raw(pk, e->v.raw.p, e->v.raw.len);
-        break;
+        return;
     }
+    struct mp_number n = {.is_float = e->kind == BUF_FLOAT};
+    if (n.is_float)
+        n.f = e->v.f;
+    else
+        n.i = e->v.i;
+    pack_number(pk, &n);
+}
+
+/* A record about the buf the params name, with their key. */
+static struct record buf_record(enum record_type type, const struct params *p)
+{
+    const struct buf *b = p->object->u.buf;
+    return (struct record){.type = type, .name = b->name, .name_len = strlen(b->name),
+                           .key = (const char *)p->str.p, .key_len = p->str.len};
 }
 
 /* Refuses (and answers) a reply of every entry that would be over
  * max_message or max_memory; true when it may be built. */
-static bool entries_reply_allowed(struct conn *c, uint32_t msgid, const struct buf *b)
+static bool entries_reply_allowed(struct session *s, uint32_t msgid, const struct buf *b)
 {
-    int rc = reply_check_size(c, buf_reply_bytes(b));
+    int rc = reply_check_size(s, buf_reply_bytes(b));
     if (rc == QM_OK)
         return true;
-    reply_error(c, msgid, rc,
+    reply_error(s, msgid, rc,
                 rc == QM_ETOOBIG ? "the buf is too large for one reply (max_message)" : NULL);
     return false;
 }
@@ -52,97 +57,98 @@ static void pack_entries(msgpack_packer *pk, const struct buf *b)
     }
 }
 
-static void reply_code(struct conn *c, uint32_t msgid, int rc)
+void m_buf_incr(struct session *s, uint32_t msgid, struct params *p)
 {
-    if (rc == QM_OK)
-        reply_nil(c, msgid);
-    else
-        reply_error(c, msgid, rc, NULL);
-}
-
-void m_buf_incr(struct conn *c, uint32_t msgid, struct params *p)
-{
-    struct mp_number result;
-    int rc = buf_incr(p->object->u.buf, key_of(p), p->str.len, &p->number, &result);
+    struct record r = buf_record(REC_BUF_INCR, p);
+    r.number = p->number;
+    struct apply_out out = {0};
+    int rc = state_apply(s->st, &r, p->object, &out);
     if (rc != QM_OK) {
-        reply_error(c, msgid, rc, NULL);
+        reply_error(s, msgid, rc, NULL);
         return;
     }
     size_t start;
-    msgpack_packer *pk = reply_begin(c, msgid, &start);
-    pack_number(pk, &result);
-    reply_end(c, start);
+    msgpack_packer *pk = reply_begin(s, msgid, &start);
+    pack_number(pk, &out.number);
+    reply_end(s, start);
 }
 
-void m_buf_update(struct conn *c, uint32_t msgid, struct params *p)
+void m_buf_update(struct session *s, uint32_t msgid, struct params *p)
 {
-    /* Its journal record holds every key with its new value (9 bytes at
-     * most), until the turn ends. */
-    struct buf *b = p->object->u.buf;
-    uint64_t record = journal_cost(b->journal, 1, p->list_bytes + 9ull * p->list_len);
-    if (!memory_fits(b->memory, record)) {
-        reply_error(c, msgid, QM_ENOMEM, NULL);
+    /* Its record holds every key with its delta until the log writes it. */
+    uint64_t record = record_log_cost(s->st->log, 1, p->list_bytes + 9ull * p->list_len);
+    if (!memory_fits(&s->st->memory, record)) {
+        reply_error(s, msgid, QM_ENOMEM, NULL);
         return;
     }
-    reply_code(c, msgid, buf_update(b, p->list, p->list_len));
+    struct record r = buf_record(REC_BUF_UPDATE, p);
+    r.map = p->list;
+    r.map.end = p->list.p + p->list_bytes;
+    r.npairs = p->list_len;
+    reply_code(s, msgid, state_apply(s->st, &r, p->object, NULL));
 }
 
-void m_buf_set(struct conn *c, uint32_t msgid, struct params *p)
+void m_buf_set(struct session *s, uint32_t msgid, struct params *p)
 {
-    if (p->value.len > c->srv->config.max_item) {
-        reply_error(c, msgid, QM_ETOOBIG, NULL);
+    if (item_over_max(s->st, p->value.len)) {
+        reply_error(s, msgid, QM_ETOOBIG, NULL);
         return;
     }
-    reply_code(c, msgid, buf_set(p->object->u.buf, key_of(p), p->str.len, &p->value));
+    struct record r = buf_record(REC_BUF_SET, p);
+    r.value = p->value;
+    reply_code(s, msgid, state_apply(s->st, &r, p->object, NULL));
 }
 
-void m_buf_get(struct conn *c, uint32_t msgid, struct params *p)
+void m_buf_get(struct session *s, uint32_t msgid, struct params *p)
 {
-    const struct buf_entry *e = buf_find(p->object->u.buf, key_of(p), p->str.len);
+    const struct buf_entry *e = buf_find(p->object->u.buf, (const char *)p->str.p, p->str.len);
     if (!e) {
-        reply_error(c, msgid, QM_ENOKEY, NULL);
+        reply_error(s, msgid, QM_ENOKEY, NULL);
         return;
     }
     size_t start;
-    msgpack_packer *pk = reply_begin(c, msgid, &start);
+    msgpack_packer *pk = reply_begin(s, msgid, &start);
     pack_entry_value(pk, e);
-    reply_end(c, start);
+    reply_end(s, start);
 }
 
-void m_buf_del(struct conn *c, uint32_t msgid, struct params *p)
+void m_buf_del(struct session *s, uint32_t msgid, struct params *p)
 {
-    reply_code(c, msgid, buf_del(p->object->u.buf, key_of(p), p->str.len));
+    struct record r = buf_record(REC_BUF_DEL, p);
+    reply_code(s, msgid, state_apply(s->st, &r, p->object, NULL));
 }
 
-void m_buf_len(struct conn *c, uint32_t msgid, struct params *p)
+void m_buf_len(struct session *s, uint32_t msgid, struct params *p)
 {
-    reply_uint(c, msgid, buf_len(p->object->u.buf));
+    reply_uint(s, msgid, buf_len(p->object->u.buf));
 }
 
-void m_buf_items(struct conn *c, uint32_t msgid, struct params *p)
+void m_buf_items(struct session *s, uint32_t msgid, struct params *p)
 {
-    if (!entries_reply_allowed(c, msgid, p->object->u.buf))
+    if (!entries_reply_allowed(s, msgid, p->object->u.buf))
         return;
     size_t start;
-    msgpack_packer *pk = reply_begin(c, msgid, &start);
+    msgpack_packer *pk = reply_begin(s, msgid, &start);
     pack_entries(pk, p->object->u.buf);
-    reply_end(c, start);
+    reply_end(s, start);
 }
 
-void m_buf_drain(struct conn *c, uint32_t msgid, struct params *p)
+void m_buf_drain(struct session *s, uint32_t msgid, struct params *p)
 {
-    if (!entries_reply_allowed(c, msgid, p->object->u.buf))
+    if (!entries_reply_allowed(s, msgid, p->object->u.buf))
         return;
     size_t start;
-    msgpack_packer *pk = reply_begin(c, msgid, &start);
+    msgpack_packer *pk = reply_begin(s, msgid, &start);
     pack_entries(pk, p->object->u.buf);
     /* Removed only once the reply holding them is sure to go out. */
-    if (reply_end(c, start))
-        buf_clear(p->object->u.buf);
+    struct record r = buf_record(REC_BUF_CLEAR, p);
+    if (reply_end(s, start))
+        state_apply(s->st, &r, p->object, NULL);
 }
 
-void m_buf_clear(struct conn *c, uint32_t msgid, struct params *p)
+void m_buf_clear(struct session *s, uint32_t msgid, struct params *p)
 {
-    buf_clear(p->object->u.buf);
-    reply_nil(c, msgid);
+    struct record r = buf_record(REC_BUF_CLEAR, p);
+    state_apply(s->st, &r, p->object, NULL);
+    reply_nil(s, msgid);
 }

@@ -1,8 +1,9 @@
 /*
- * One connection: frames in, the handshake, then requests to dispatch and
- * replies out. The state machine lives in conn_handle_frame(); every read
- * ends in conn_process(), every write in conn_flush(), and a connection's
- * memory is freed in conn_free() only, after the event that closed it.
+ * One connection: frames in, the handshake, then requests handed to the
+ * state as inputs and replies out. conn_set_state() is the one place a
+ * connection changes state; every read ends in conn_process(), every write
+ * in conn_flush(), and a connection's memory is freed in conn_free() only,
+ * at the end of the turn that closed it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,30 +26,24 @@
 /* Failures a peer can cause at will are logged at most this often. */
 static struct log_ratelimit peer_fault_log = LOG_RATELIMIT_INIT(10.0, 20);
 
-static void format_peer(char *out, size_t outlen, const struct sockaddr *addr)
+static struct conn *conn_of(struct session *s)
 {
-    char host[INET6_ADDRSTRLEN] = "?";
-    if (addr->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-        snprintf(out, outlen, "%s:%u", host, ntohs(in->sin_port));
-    } else if (addr->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-        snprintf(out, outlen, "[%s]:%u", host, ntohs(in6->sin6_port));
-    } else {
-        snprintf(out, outlen, "unix");
-    }
+    return (struct conn *)((char *)s - offsetof(struct conn, session));
 }
 
+static uint64_t conn_id(const struct conn *c)
+{
+    return c->session.id;
+}
+
+/* A handshake frame; out of memory marks the session failed, like a reply. */
 static void queue_frame(struct conn *c, const uint8_t *payload, size_t len)
 {
     uint8_t header[FRAME_HEADER_SIZE];
     frame_write_be32(header, (uint32_t)len);
-    if (!bytes_append(&c->out, header, sizeof header) || !bytes_append(&c->out, payload, len)) {
-        conn_close(c, "out of memory for output");
-        return;
-    }
+    if (!bytes_append(&c->session.out, header, sizeof header) ||
+        !bytes_append(&c->session.out, payload, len))
+        c->session.failed = true;
     conn_want_flush(c);
 }
 
@@ -56,7 +51,7 @@ static void conn_protocol_error(struct conn *c, const char *why)
 {
     c->srv->counters.protocol_errors++;
     qm_log_limited(&peer_fault_log, LOG_WARNING, "client %llu (%s): %s; closing",
-                   (unsigned long long)c->id, c->peer, why);
+                   (unsigned long long)conn_id(c), c->peer, why);
     conn_close(c, NULL);
 }
 
@@ -67,7 +62,7 @@ static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
     struct conn *c = arg;
     c->srv->counters.auth_failures++;
     qm_log_limited(&peer_fault_log, LOG_WARNING, "client %llu (%s): handshake timed out; closing",
-                   (unsigned long long)c->id, c->peer);
+                   (unsigned long long)conn_id(c), c->peer);
     conn_close(c, NULL);
 }
 
@@ -86,6 +81,60 @@ static void leave_handshake_pool(struct conn *c)
     c->srv->nhandshaking--;
 }
 
+static void enter_ready(struct conn *c)
+{
+    leave_handshake_pool(c);
+    event_free(c->handshake_timer);
+    c->handshake_timer = NULL;
+    log_debug("client %llu (%s): authenticated", (unsigned long long)conn_id(c), c->peer);
+}
+
+/* No more requests: what is written goes out, then the connection closes. */
+static void enter_closing(struct conn *c)
+{
+    pause_reading(c);
+    conn_want_flush(c);
+}
+
+/* The session ends (its parked requests dropped, leases back), the events
+ * stop; the memory goes at the end of the turn (conn_free). */
+static void enter_closed(struct conn *c)
+{
+    leave_handshake_pool(c);
+    event_del(c->read_ev);
+    event_del(c->write_ev);
+    if (c->handshake_timer)
+        event_del(c->handshake_timer);
+    input_close(&c->session, clock_now());
+    if (c->flush_queued) {
+        TAILQ_REMOVE(&c->srv->flush_list, c, flush_link);
+        c->flush_queued = false;
+    }
+    TAILQ_REMOVE(&c->srv->conns, c, link);
+    TAILQ_INSERT_TAIL(&c->srv->closed_list, c, link);
+    c->srv->nconns--;
+}
+
+void conn_set_state(struct conn *c, enum conn_state state)
+{
+    if (c->state == CONN_CLOSED || c->state == state)
+        return;
+    c->state = state;
+    switch (state) {
+    case CONN_READY:
+        enter_ready(c);
+        break;
+    case CONN_CLOSING:
+        enter_closing(c);
+        break;
+    case CONN_CLOSED:
+        enter_closed(c);
+        break;
+    case CONN_HANDSHAKE:
+        break;
+    }
+}
+
 static void handle_handshake_frame(struct conn *c, const uint8_t *p, size_t len)
 {
     uint8_t reply[HS_MAX_PAYLOAD];
@@ -95,22 +144,17 @@ static void handle_handshake_frame(struct conn *c, const uint8_t *p, size_t len)
     if (reply_len)
         queue_frame(c, reply, reply_len);
     if (st == HS_DONE) {
-        c->state = CONN_READY;
-        leave_handshake_pool(c);
-        event_free(c->handshake_timer);
-        c->handshake_timer = NULL;
-        log_debug("client %llu (%s): authenticated", (unsigned long long)c->id, c->peer);
+        conn_set_state(c, CONN_READY);
     } else if (st == HS_FAIL) {
         c->srv->counters.auth_failures++;
         qm_log_limited(&peer_fault_log, LOG_WARNING, "client %llu (%s): handshake failed: %s",
-                       (unsigned long long)c->id, c->peer, why ? why : "?");
+                       (unsigned long long)conn_id(c), c->peer, why ? why : "?");
         if (reply_len == 0) {
             conn_close(c, NULL);
             return;
         }
         /* Let #FAILURE# go out first; the handshake timer bounds the wait. */
-        c->state = CONN_CLOSING;
-        pause_reading(c);
+        conn_set_state(c, CONN_CLOSING);
     }
 }
 
@@ -127,25 +171,12 @@ static void handle_request_frame(struct conn *c, const uint8_t *p, size_t len)
         return; /* v1 defines none; PROTOCOL.md says to ignore them */
     c->ops++;
     c->srv->counters.ops++;
-    dispatch_request(c, &req);
-}
-
-size_t conn_output_pending(const struct conn *c)
-{
-    return c->out.len - c->out_off;
+    input_request(&c->session, &req, clock_now());
 }
 
 static bool output_over_limit(const struct conn *c)
 {
-    return conn_output_pending(c) > c->srv->config.max_output;
-}
-
-uint64_t conn_delivery_budget(const struct conn *c)
-{
-    uint64_t frame = c->srv->config.max_message - REPLY_ENVELOPE;
-    uint64_t pending = conn_output_pending(c);
-    uint64_t room = pending < c->srv->config.max_output ? c->srv->config.max_output - pending : 0;
-    return room < frame ? room : frame;
+    return session_output_pending(&c->session) > c->srv->config.max_output;
 }
 
 /* What a connection costs before any buffer: itself and its three events. */
@@ -165,19 +196,21 @@ static uint64_t buffer_held(const struct bytes *b, size_t done)
 
 void conn_count_memory(struct conn *c)
 {
-    uint64_t now = conn_fixed_cost() + buffer_held(&c->in, 0) + buffer_held(&c->out, c->out_off);
-    struct memory *m = &c->srv->memory;
+    uint64_t now = conn_fixed_cost() + buffer_held(&c->in, 0) +
+                   buffer_held(&c->session.out, c->session.out_off);
+    struct memory *m = &c->srv->state.memory;
     m->used = m->used - c->memory_counted + now;
     c->memory_counted = now;
-    if (!c->getters_suspended && c->state == CONN_READY && output_over_limit(c))
-        conn_suspend_getters(c);
+    if (!c->session.getters_suspended && c->state == CONN_READY && output_over_limit(c))
+        input_suspend(&c->session, clock_now());
 }
 
 /* Handles every complete frame in p[0..n); returns the bytes consumed. */
 static size_t conn_process(struct conn *c, const uint8_t *p, size_t n)
 {
     size_t off = 0;
-    while ((c->state == CONN_HANDSHAKE || c->state == CONN_READY) && !c->read_paused) {
+    while ((c->state == CONN_HANDSHAKE || c->state == CONN_READY) && !c->read_paused &&
+           !c->session.failed) {
         if (n - off < FRAME_HEADER_SIZE)
             break;
         int32_t len = (int32_t)frame_read_be32(p + off);
@@ -209,12 +242,12 @@ static size_t conn_process(struct conn *c, const uint8_t *p, size_t n)
 static bool input_fits(struct conn *c, size_t more)
 {
     size_t need = c->in.len + more;
-    if (need <= c->in.cap || memory_fits(&c->srv->memory, need - c->in.cap))
+    if (need <= c->in.cap || memory_fits(&c->srv->state.memory, need - c->in.cap))
         return true;
     c->srv->counters.protocol_errors++;
     qm_log_limited(&peer_fault_log, LOG_WARNING,
                    "client %llu (%s): a frame of %zu bytes does not fit in max_memory; closing",
-                   (unsigned long long)c->id, c->peer, need);
+                   (unsigned long long)conn_id(c), c->peer, need);
     conn_close(c, NULL);
     return false;
 }
@@ -303,31 +336,6 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     conn_read(c);
 }
 
-void conn_suspend_getters(struct conn *c)
-{
-    struct waiter *w;
-    c->getters_suspended = true;
-    TAILQ_FOREACH(w, &c->waiters, owner_link)
-        if (w->kind == WAIT_GET && !w->suspended)
-            queue_suspend_getter(w);
-}
-
-/* Back in line at the back of each queue, then each queue is served: it may
- * hold items that waited for a getter. */
-static void resume_getters(struct conn *c)
-{
-    struct queue_set touched = {0};
-    struct waiter *w;
-    c->getters_suspended = false;
-    TAILQ_FOREACH(w, &c->waiters, owner_link) {
-        if (w->suspended) {
-            queue_resume_getter(w);
-            queue_set_add(&touched, w->queue);
-        }
-    }
-    queue_set_serve(&touched);
-}
-
 static void resume_reading(struct conn *c)
 {
     c->read_paused = false;
@@ -339,8 +347,13 @@ static void resume_reading(struct conn *c)
 
 void conn_flush(struct conn *c)
 {
-    while (c->out_off < c->out.len) {
-        ssize_t n = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
+    struct session *s = &c->session;
+    if (s->failed) {
+        conn_close(c, "out of memory for a reply");
+        return;
+    }
+    while (session_output_pending(s) > 0) {
+        ssize_t n = send(c->fd, s->out.data + s->out_off, session_output_pending(s), MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -351,12 +364,11 @@ void conn_flush(struct conn *c)
             conn_close(c, strerror(errno));
             return;
         }
-        c->out_off += (size_t)n;
+        session_sent(s, (size_t)n);
     }
-    if (c->out_off == c->out.len) {
-        c->out.len = c->out_off = 0;
-        if (c->out.cap > READ_CHUNK)
-            bytes_free(&c->out);
+    if (session_output_pending(s) == 0) {
+        if (s->out.cap > READ_CHUNK)
+            bytes_free(&s->out);
         event_del(c->write_ev);
         if (c->state == CONN_CLOSING) {
             conn_close(c, NULL);
@@ -364,9 +376,9 @@ void conn_flush(struct conn *c)
         }
     }
     conn_count_memory(c);
-    bool caught_up = conn_output_pending(c) <= c->srv->config.max_output / 2;
-    if (caught_up && c->getters_suspended && c->state == CONN_READY)
-        resume_getters(c);
+    bool caught_up = session_output_pending(s) <= c->srv->config.max_output / 2;
+    if (caught_up && s->getters_suspended && c->state == CONN_READY)
+        input_resume(s, clock_now());
     if (caught_up && c->read_paused && c->state == CONN_READY)
         resume_reading(c);
 }
@@ -400,15 +412,15 @@ static struct conn *conn_new(struct server *srv, int fd, const struct sockaddr *
     struct conn *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
+    if (!session_init(&c->session, &srv->state, ++srv->next_conn_id)) {
+        free(c);
+        return NULL;
+    }
     c->fd = fd;
     c->srv = srv;
-    c->id = ++srv->next_conn_id;
     c->since = clock_now();
     c->state = CONN_HANDSHAKE;
-    TAILQ_INIT(&c->waiters);
-    lease_owner_init(&c->leases, c->id);
-    rpc_packer_init(&c->packer, &c->out);
-    format_peer(c->peer, sizeof c->peer, addr);
+    format_sockaddr(c->peer, sizeof c->peer, addr);
     conn_count_memory(c);
     c->read_ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_readable, c);
     c->write_ev = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
@@ -420,6 +432,9 @@ static struct conn *conn_new(struct server *srv, int fd, const struct sockaddr *
             event_free(c->write_ev);
         if (c->handshake_timer)
             event_free(c->handshake_timer);
+        input_close(&c->session, c->since);
+        session_free(&c->session);
+        srv->state.memory.used -= c->memory_counted;
         free(c);
         return NULL;
     }
@@ -429,8 +444,7 @@ static struct conn *conn_new(struct server *srv, int fd, const struct sockaddr *
 static void start_handshake(struct conn *c)
 {
     struct server *srv = c->srv;
-    double t = srv->config.handshake_timeout;
-    struct timeval tv = {(time_t)t, (suseconds_t)((t - (double)(time_t)t) * 1e6)};
+    struct timeval tv = clock_timeval(srv->config.handshake_timeout);
     event_add(c->handshake_timer, &tv);
     event_add(c->read_ev, NULL);
     hs_server_init(&c->hs, srv->key.bytes, srv->key.len, srv->config.auth_legacy_md5);
@@ -456,7 +470,7 @@ static void evict_oldest_handshake(struct server *srv, const char *why)
     srv->counters.handshakes_evicted++;
     qm_log_limited(&evict_log, LOG_WARNING,
                    "%s; closing client %llu (%s), the oldest still in the handshake", why,
-                   (unsigned long long)oldest->id, oldest->peer);
+                   (unsigned long long)conn_id(oldest), oldest->peer);
     conn_close(oldest, NULL);
 }
 
@@ -501,17 +515,8 @@ void conn_accept(struct server *srv, int fd, const struct sockaddr *addr, int so
     srv->nhandshaking++;
     srv->nconns++;
     srv->counters.connections_total++;
-    log_debug("client %llu (%s): connected", (unsigned long long)c->id, c->peer);
+    log_debug("client %llu (%s): connected", (unsigned long long)conn_id(c), c->peer);
     start_handshake(c);
-}
-
-static void drop_waiters(struct conn *c)
-{
-    struct waiter *w;
-    while ((w = TAILQ_FIRST(&c->waiters))) {
-        waiter_unlink(w);
-        waiter_free(w);
-    }
 }
 
 void conn_close(struct conn *c, const char *why)
@@ -520,37 +525,10 @@ void conn_close(struct conn *c, const char *why)
         return;
     if (why)
         qm_log_limited(&peer_fault_log, LOG_INFO, "client %llu (%s): closing: %s",
-                       (unsigned long long)c->id, c->peer, why);
+                       (unsigned long long)conn_id(c), c->peer, why);
     else
-        log_debug("client %llu (%s): closed", (unsigned long long)c->id, c->peer);
-    c->state = CONN_CLOSED;
-    leave_handshake_pool(c);
-    event_del(c->read_ev);
-    event_del(c->write_ev);
-    if (c->handshake_timer)
-        event_del(c->handshake_timer);
-    /* Parked requests go before the leases come back, so a returned item is
-     * never handed to the connection that is going away. */
-    drop_waiters(c);
-    queue_return_leases(&c->leases);
-    if (c->flush_queued) {
-        TAILQ_REMOVE(&c->srv->flush_list, c, flush_link);
-        c->flush_queued = false;
-    }
-    TAILQ_REMOVE(&c->srv->conns, c, link);
-    TAILQ_INSERT_TAIL(&c->srv->closed_list, c, link);
-    c->srv->nconns--;
-}
-
-void conn_shutdown_waiters(struct conn *c)
-{
-    struct waiter *w;
-    while (c->state != CONN_CLOSED && (w = TAILQ_FIRST(&c->waiters))) {
-        uint32_t msgid = w->msgid;
-        waiter_unlink(w);
-        waiter_free(w);
-        reply_error(c, msgid, QM_ESHUTDOWN, NULL);
-    }
+        log_debug("client %llu (%s): closed", (unsigned long long)conn_id(c), c->peer);
+    conn_set_state(c, CONN_CLOSED);
 }
 
 void conn_free(struct conn *c)
@@ -561,8 +539,47 @@ void conn_free(struct conn *c)
         event_free(c->handshake_timer);
     close(c->fd);
     bytes_free(&c->in);
-    bytes_free(&c->out);
-    c->srv->memory.used -= c->memory_counted;
+    session_free(&c->session);
+    c->srv->state.memory.used -= c->memory_counted;
     sodium_memzero(&c->hs, sizeof c->hs);
     free(c);
 }
+
+/* ---- the state's environment ------------------------------------------ */
+
+static void reply_added(struct session *s)
+{
+    struct conn *c = conn_of(s);
+    conn_count_memory(c);
+    conn_want_flush(c);
+}
+
+static void on_waiter_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct waiter *w = arg;
+    input_expire(w->session, w->id, clock_now());
+}
+
+static bool timer_start(struct state *st, struct waiter *w, double timeout)
+{
+    struct server *srv = st->env_ctx;
+    w->timer = evtimer_new(srv->base, on_waiter_timeout, w);
+    if (!w->timer)
+        return false;
+    struct timeval tv = clock_timeval(timeout);
+    evtimer_add(w->timer, &tv);
+    return true;
+}
+
+static void timer_stop(struct waiter *w)
+{
+    event_free(w->timer);
+}
+
+const struct state_env server_state_env = {
+    .reply_added = reply_added,
+    .timer_start = timer_start,
+    .timer_stop = timer_stop,
+};

@@ -3,90 +3,72 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "common/clock.h"
 #include "proto/errors.h"
 #include "server.h"
+#include "state.h"
 
-static void pack_str_pair(msgpack_packer *pk, const char *key, const char *value)
-{
-    rpc_pack_cstr(pk, key);
-    rpc_pack_cstr(pk, value);
-}
-
-static void pack_uint_pair(msgpack_packer *pk, const char *key, uint64_t value)
-{
-    rpc_pack_cstr(pk, key);
-    msgpack_pack_uint64(pk, value);
-}
-
-static void pack_double_pair(msgpack_packer *pk, const char *key, double value)
-{
-    rpc_pack_cstr(pk, key);
-    msgpack_pack_double(pk, value);
-}
+/* Descriptor rows before the queue's stats (which hold its maxsize). */
+#define QUEUE_DESCRIPTOR_PAIRS 4
 
 void pack_descriptor(msgpack_packer *pk, const struct object *o, bool with_stats)
 {
     if (o->type == OBJECT_BUF) {
-        msgpack_pack_map(pk, with_stats ? 4 : 3);
-        pack_str_pair(pk, "name", o->name);
-        pack_str_pair(pk, "type", "buf");
-        pack_str_pair(pk, "accessor", o->accessor);
-        if (with_stats)
-            pack_uint_pair(pk, "len", buf_len(o->u.buf));
+        const struct pair rows[] = {
+            PAIR_STR("name", o->name),
+            PAIR_STR("type", "buf"),
+            PAIR_STR("accessor", o->accessor),
+            PAIR_UINT("len", buf_len(o->u.buf)),
+        };
+        pack_pairs(pk, rows, ARRAY_LEN(rows) - (with_stats ? 0 : 1));
         return;
     }
     const struct queue *q = o->u.queue;
+    struct pair rows[QUEUE_DESCRIPTOR_PAIRS + QUEUE_STAT_PAIRS] = {
+        PAIR_STR("name", o->name),
+        PAIR_STR("type", "queue"),
+        PAIR_STR("accessor", o->accessor),
+        PAIR_BOOL("redeliver", q->redeliver),
+        PAIR_UINT("maxsize", q->maxsize),
+    };
     /* maxsize is both a descriptor field and a stat: sent once. */
-    msgpack_pack_map(pk, with_stats ? 5 + QUEUE_STAT_FIELDS - 1 : 5);
-    pack_str_pair(pk, "name", o->name);
-    pack_str_pair(pk, "type", "queue");
-    pack_str_pair(pk, "accessor", o->accessor);
-    rpc_pack_cstr(pk, "redeliver");
-    if (q->redeliver)
-        msgpack_pack_true(pk);
-    else
-        msgpack_pack_false(pk);
-    if (!with_stats) {
-        pack_uint_pair(pk, "maxsize", q->maxsize);
-        return;
-    }
-    pack_queue_stat(pk, q);
+    size_t n = with_stats ? QUEUE_DESCRIPTOR_PAIRS + queue_stat_pairs(q, rows + QUEUE_DESCRIPTOR_PAIRS)
+                          : QUEUE_DESCRIPTOR_PAIRS + 1;
+    pack_pairs(pk, rows, n);
 }
 
-void m_ping(struct conn *c, uint32_t msgid, struct params *p)
+void m_ping(struct session *s, uint32_t msgid, struct params *p)
 {
     (void)p;
     size_t start;
-    msgpack_packer *pk = reply_begin(c, msgid, &start);
+    msgpack_packer *pk = reply_begin(s, msgid, &start);
     rpc_pack_cstr(pk, "pong");
-    reply_end(c, start);
+    reply_end(s, start);
 }
 
-void m_lookup(struct conn *c, uint32_t msgid, struct params *p)
+void m_lookup(struct session *s, uint32_t msgid, struct params *p)
 {
     const struct object *o =
-        registry_find(&c->srv->registry, (const char *)p->str.p, p->str.len);
+        registry_find(&s->st->registry, (const char *)p->str.p, p->str.len);
     if (!o) {
-        reply_error(c, msgid, QM_ENOENT, NULL);
+        reply_error(s, msgid, QM_ENOENT, NULL);
         return;
     }
     size_t start;
-    msgpack_packer *pk = reply_begin(c, msgid, &start);
+    msgpack_packer *pk = reply_begin(s, msgid, &start);
     pack_descriptor(pk, o, false);
-    reply_end(c, start);
+    reply_end(s, start);
 }
 
-void m_objects(struct conn *c, uint32_t msgid, struct params *p)
+void m_objects(struct session *s, uint32_t msgid, struct params *p)
 {
     (void)p;
-    const struct registry *r = &c->srv->registry;
+    const struct registry *r = &s->st->registry;
     size_t start;
-    msgpack_packer *pk = reply_begin(c, msgid, &start);
+    msgpack_packer *pk = reply_begin(s, msgid, &start);
     msgpack_pack_array(pk, HASH_CNT(hh, r->by_name));
     for (const struct object *o = r->by_name; o; o = o->hh.next)
         pack_descriptor(pk, o, true);
-    reply_end(c, start);
+    reply_end(s, start);
 }
 
 static double timeval_seconds(const struct timeval *tv)
@@ -107,61 +89,62 @@ static uint64_t rss_bytes(void)
     return (uint64_t)pages_resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
-void m_stats(struct conn *c, uint32_t msgid, struct params *p)
+/* stats and clients describe the daemon around the state: they need the
+ * server (state->env_ctx) and answer from it. */
+void m_stats(struct session *s, uint32_t msgid, struct params *p)
 {
     (void)p;
-    const struct server *srv = c->srv;
+    const struct server *srv = s->st->env_ctx;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
+    const struct pair rows[] = {
+        PAIR_STR("version", QMGR_VERSION),
+        PAIR_DOUBLE("uptime_s", s->st->now - srv->started),
+        PAIR_UINT("connections", srv->nconns),
+        PAIR_UINT("memory_bytes", state_memory_bytes(s->st)),
+        PAIR_UINT("max_memory", s->st->memory.max),
+        PAIR_UINT("rss_bytes", rss_bytes()),
+        PAIR_UINT("ops", srv->counters.ops),
+        PAIR_DOUBLE("cpu_user_s", timeval_seconds(&ru.ru_utime)),
+        PAIR_DOUBLE("cpu_sys_s", timeval_seconds(&ru.ru_stime)),
+        PAIR_UINT("connections_total", srv->counters.connections_total),
+        PAIR_UINT("connections_rejected", srv->counters.connections_rejected),
+        PAIR_UINT("handshakes_evicted", srv->counters.handshakes_evicted),
+        PAIR_UINT("auth_failures", srv->counters.auth_failures),
+        PAIR_UINT("protocol_errors", srv->counters.protocol_errors),
+        PAIR_UINT("objects", HASH_CNT(hh, s->st->registry.by_name)),
+        PAIR_UINT("journal_bytes", journal_size(srv->journal)),
+        PAIR_UINT("journal_rewrites", journal_rewrites(srv->journal)),
+        PAIR_UINT("pid", (uint64_t)getpid()),
+    };
     size_t start;
-    msgpack_packer *pk = reply_begin(c, msgid, &start);
-    msgpack_pack_map(pk, 18);
-    pack_str_pair(pk, "version", QMGR_VERSION);
-    pack_double_pair(pk, "uptime_s", clock_now() - srv->started);
-    pack_uint_pair(pk, "connections", srv->nconns);
-    pack_uint_pair(pk, "memory_bytes", srv->memory.used + journal_pending_bytes(srv->journal));
-    pack_uint_pair(pk, "max_memory", srv->memory.max);
-    pack_uint_pair(pk, "rss_bytes", rss_bytes());
-    pack_uint_pair(pk, "ops", srv->counters.ops);
-    pack_double_pair(pk, "cpu_user_s", timeval_seconds(&ru.ru_utime));
-    pack_double_pair(pk, "cpu_sys_s", timeval_seconds(&ru.ru_stime));
-    pack_uint_pair(pk, "connections_total", srv->counters.connections_total);
-    pack_uint_pair(pk, "connections_rejected", srv->counters.connections_rejected);
-    pack_uint_pair(pk, "handshakes_evicted", srv->counters.handshakes_evicted);
-    pack_uint_pair(pk, "auth_failures", srv->counters.auth_failures);
-    pack_uint_pair(pk, "protocol_errors", srv->counters.protocol_errors);
-    pack_uint_pair(pk, "objects", HASH_CNT(hh, srv->registry.by_name));
-    pack_uint_pair(pk, "journal_bytes", journal_size(srv->journal));
-    pack_uint_pair(pk, "journal_rewrites", journal_rewrites(srv->journal));
-    pack_uint_pair(pk, "pid", (uint64_t)getpid());
-    reply_end(c, start);
+    msgpack_packer *pk = reply_begin(s, msgid, &start);
+    pack_pairs(pk, rows, ARRAY_LEN(rows));
+    reply_end(s, start);
 }
 
 static void pack_client(msgpack_packer *pk, const struct conn *c, double now)
 {
-    msgpack_pack_map(pk, 5);
-    pack_uint_pair(pk, "id", c->id);
-    pack_str_pair(pk, "peer", c->peer);
-    pack_double_pair(pk, "since_s", now - c->since);
-    pack_uint_pair(pk, "ops", c->ops);
-    rpc_pack_cstr(pk, "waiting_on");
-    const struct waiter *w = TAILQ_FIRST(&c->waiters);
-    if (w)
-        rpc_pack_cstr(pk, w->queue->name);
-    else
-        msgpack_pack_nil(pk);
+    const struct waiter *w = TAILQ_FIRST(&c->session.waiters);
+    const struct pair rows[] = {
+        PAIR_UINT("id", c->session.id),
+        PAIR_STR("peer", c->peer),
+        PAIR_DOUBLE("since_s", now - c->since),
+        PAIR_UINT("ops", c->ops),
+        PAIR_STR_OR_NIL("waiting_on", w ? w->queue->name : NULL),
+    };
+    pack_pairs(pk, rows, ARRAY_LEN(rows));
 }
 
-void m_clients(struct conn *c, uint32_t msgid, struct params *p)
+void m_clients(struct session *s, uint32_t msgid, struct params *p)
 {
     (void)p;
-    const struct server *srv = c->srv;
-    double now = clock_now();
+    const struct server *srv = s->st->env_ctx;
     size_t start;
-    msgpack_packer *pk = reply_begin(c, msgid, &start);
+    msgpack_packer *pk = reply_begin(s, msgid, &start);
     msgpack_pack_array(pk, srv->nconns);
     const struct conn *other;
     TAILQ_FOREACH(other, &srv->conns, link)
-        pack_client(pk, other, now);
-    reply_end(c, start);
+        pack_client(pk, other, s->st->now);
+    reply_end(s, start);
 }

@@ -20,7 +20,6 @@
 #include "common/clock.h"
 #include "common/crc32c.h"
 #include "common/log.h"
-#include "objects.h"
 #include "proto/frame.h"
 #include "proto/rpc.h"
 
@@ -34,6 +33,7 @@
 #define JOURNAL_PROBE_BYTES (64u << 10)
 
 struct journal {
+    struct record_log log; /* first: the journal is a record log */
     int fd;
     char *path;
     char *tmp_path;
@@ -56,7 +56,6 @@ struct journal {
     /* Records the file lacks though the objects already reflect them (what
      * a replay did at its end): written before anything else. */
     struct bytes backlog;
-    uint64_t max_owner; /* the highest lease owner the replayed file names */
 };
 
 static ssize_t default_write(int fd, const void *p, size_t n)
@@ -73,7 +72,7 @@ static const struct journal_io default_io = {default_write, default_fsync};
 
 /* ---- records ---------------------------------------------------------- */
 
-static size_t record_begin(struct journal *j, uint32_t type, uint32_t nfields)
+static size_t record_begin(struct journal *j)
 {
     size_t start = j->pending.len;
     if (!bytes_reserve(&j->pending, JOURNAL_RECORD_HEADER)) {
@@ -81,8 +80,6 @@ static size_t record_begin(struct journal *j, uint32_t type, uint32_t nfields)
         return start;
     }
     j->pending.len += JOURNAL_RECORD_HEADER;
-    msgpack_pack_array(&j->pk, nfields + 1);
-    msgpack_pack_uint32(&j->pk, type);
     return start;
 }
 
@@ -96,124 +93,47 @@ static void record_end(struct journal *j, size_t start)
     frame_write_be32(header + 4, crc32c(header + JOURNAL_RECORD_HEADER, len));
 }
 
-void journal_put(struct journal *j, const char *queue, const uint8_t *item, size_t len)
+static void append_record(struct journal *j, const struct record *r)
 {
-    if (!j)
-        return;
-    size_t r = record_begin(j, JR_PUT, 2);
-    rpc_pack_cstr(&j->pk, queue);
-    rpc_pack_raw(&j->pk, item, len);
-    record_end(j, r);
+    size_t start = record_begin(j);
+    record_encode(&j->pk, r);
+    record_end(j, start);
 }
 
-static void record_queue_owner_n(struct journal *j, uint32_t type, const char *queue,
-                                 uint64_t owner, uint64_t n)
+static void log_append(struct record_log *log, const struct record *r)
 {
-    size_t r = record_begin(j, type, 3);
-    rpc_pack_cstr(&j->pk, queue);
-    msgpack_pack_uint64(&j->pk, owner);
-    msgpack_pack_uint64(&j->pk, n);
-    record_end(j, r);
+    append_record((struct journal *)log, r);
 }
 
-void journal_take(struct journal *j, const char *queue, uint64_t owner, uint64_t n)
+/* A record's header, its array, type and string headers. */
+static uint64_t log_cost(const struct record_log *log, uint64_t records, uint64_t bytes)
 {
-    if (j)
-        record_queue_owner_n(j, JR_TAKE, queue, owner, n);
+    (void)log;
+    return records * (JOURNAL_RECORD_HEADER + RECORD_ENCODED_OVERHEAD) + bytes;
 }
 
-void journal_task_done(struct journal *j, const char *queue, uint64_t owner, uint64_t n)
+static uint64_t log_pending_bytes(const struct record_log *log)
 {
-    if (j)
-        record_queue_owner_n(j, JR_TASK_DONE, queue, owner, n);
+    const struct journal *j = (const struct journal *)log;
+    return j->pending.len + j->backlog.len;
 }
 
-void journal_return(struct journal *j, uint64_t owner)
+static const char *log_refusal(const struct record_log *log)
 {
-    if (!j)
-        return;
-    size_t r = record_begin(j, JR_RETURN, 1);
-    msgpack_pack_uint64(&j->pk, owner);
-    record_end(j, r);
+    const struct journal *j = (const struct journal *)log;
+    return j->error ? strerror(j->error) : NULL;
 }
 
-static void record_name_only(struct journal *j, uint32_t type, const char *name)
-{
-    size_t r = record_begin(j, type, 1);
-    rpc_pack_cstr(&j->pk, name);
-    record_end(j, r);
-}
+static const struct record_log_ops journal_log_ops = {
+    .append = log_append,
+    .cost = log_cost,
+    .pending_bytes = log_pending_bytes,
+    .refusal = log_refusal,
+};
 
-void journal_purge(struct journal *j, const char *queue)
+struct record_log *journal_log(struct journal *j)
 {
-    if (j)
-        record_name_only(j, JR_PURGE, queue);
-}
-
-void journal_buf_clear(struct journal *j, const char *buf)
-{
-    if (j)
-        record_name_only(j, JR_BUF_CLEAR, buf);
-}
-
-static void pack_entry_value(msgpack_packer *pk, const struct buf_entry *e)
-{
-    if (e->kind == BUF_INT)
-        msgpack_pack_int64(pk, e->v.i);
-    else if (e->kind == BUF_FLOAT)
-        msgpack_pack_double(pk, e->v.f);
-    else
-        rpc_pack_raw(pk, e->v.raw.p, e->v.raw.len);
-}
-
-void journal_buf_entry(struct journal *j, const char *buf, const struct buf_entry *e)
-{
-    if (!j)
-        return;
-    size_t r = record_begin(j, JR_BUF_SET, 3);
-    rpc_pack_cstr(&j->pk, buf);
-    rpc_pack_strn(&j->pk, e->key, e->keylen);
-    pack_entry_value(&j->pk, e);
-    record_end(j, r);
-}
-
-void journal_buf_del(struct journal *j, const char *buf, const char *key, size_t keylen)
-{
-    if (!j)
-        return;
-    size_t r = record_begin(j, JR_BUF_DEL, 2);
-    rpc_pack_cstr(&j->pk, buf);
-    rpc_pack_strn(&j->pk, key, keylen);
-    record_end(j, r);
-}
-
-void journal_buf_update(struct journal *j, const struct buf *b, struct mp_reader map,
-                        uint32_t npairs)
-{
-    if (!j)
-        return;
-    size_t r = record_begin(j, JR_BUF_SET_MANY, 2);
-    rpc_pack_cstr(&j->pk, b->name);
-    msgpack_pack_map(&j->pk, npairs);
-    for (uint32_t i = 0; i < npairs; i++) {
-        const char *key;
-        uint32_t keylen;
-        struct mp_slice delta;
-        mp_read_str(&map, &key, &keylen);
-        mp_skip(&map, &delta);
-        /* The value after the whole update: a key named twice is recorded
-         * twice with the same final value, which replays the same. */
-        rpc_pack_strn(&j->pk, key, keylen);
-        pack_entry_value(&j->pk, buf_find(b, key, keylen));
-    }
-    record_end(j, r);
-}
-
-void journal_snapshot_lease(struct journal *snapshot, const char *queue, uint64_t owner,
-                            const uint8_t *item, size_t len)
-{
-    journal_put(snapshot, queue, item, len);
-    journal_take(snapshot, queue, owner, 1);
+    return j ? &j->log : NULL;
 }
 
 /* ---- files ------------------------------------------------------------ */
@@ -277,6 +197,7 @@ struct journal *journal_open(const char *state_dir, enum fsync_policy policy,
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    j->log.ops = &journal_log_ops;
     j->fd = -1;
     j->policy = policy;
     j->io = io ? io : &default_io;
@@ -335,16 +256,6 @@ void journal_set_compact_min(struct journal *j, uint64_t bytes)
         j->compact_min = bytes;
 }
 
-bool journal_healthy(const struct journal *j)
-{
-    return !j || j->error == 0;
-}
-
-const char *journal_error(const struct journal *j)
-{
-    return j && j->error ? strerror(j->error) : "";
-}
-
 int journal_fd(const struct journal *j)
 {
     return j->fd;
@@ -355,9 +266,18 @@ const char *journal_path(const struct journal *j)
     return j->path;
 }
 
-void journal_truncated(struct journal *j, uint64_t size)
+bool journal_cut_tail(struct journal *j, size_t good, size_t size, const char *why, char *err,
+                      size_t errlen)
 {
-    j->size = size;
+    log_warn("journal %s: %s at offset %zu; cutting %zu bytes (never acknowledged as "
+             "durable, or damaged)",
+             j->path, why, good, size - good);
+    if (ftruncate(j->fd, (off_t)good) != 0 || j->io->fsync(j->fd) != 0) {
+        snprintf(err, errlen, "%s: cannot cut the damaged tail: %s", j->path, strerror(errno));
+        return false;
+    }
+    j->size = good;
+    return true;
 }
 
 void journal_discard_unwritten(struct journal *j)
@@ -372,29 +292,6 @@ bool journal_hold_pending(struct journal *j)
               (j->pending.len == 0 || bytes_append(&j->backlog, j->pending.data, j->pending.len));
     bytes_clear(&j->pending);
     return ok;
-}
-
-void journal_set_max_owner(struct journal *j, uint64_t owner)
-{
-    j->max_owner = owner;
-}
-
-uint64_t journal_max_owner(const struct journal *j)
-{
-    return j ? j->max_owner : 0;
-}
-
-/* A record's header, its array, type and string headers. */
-#define RECORD_OVERHEAD (JOURNAL_RECORD_HEADER + 8)
-
-uint64_t journal_cost(const struct journal *j, uint64_t records, uint64_t bytes)
-{
-    return j ? records * RECORD_OVERHEAD + bytes : 0;
-}
-
-uint64_t journal_pending_bytes(const struct journal *j)
-{
-    return j ? j->pending.len + j->backlog.len : 0;
 }
 
 uint64_t journal_size(const struct journal *j)
@@ -491,40 +388,18 @@ static bool snapshot_flush(struct journal *snap)
     return true;
 }
 
-static bool snapshot_queue(struct journal *snap, const struct queue *q)
+/* record_fn for a snapshot: one record into its pending buffer, written
+ * out a piece at a time. */
+static bool snapshot_record(void *ctx, const struct record *r)
 {
-    struct itemq_iter it;
-    struct mp_slice item;
-    itemq_iter_init(&q->items, &it);
-    while (itemq_iter_next(&it, &item)) {
-        journal_put(snap, q->name, item.p, item.len);
-        if (snap->pending.len >= SNAPSHOT_CHUNK && !snapshot_flush(snap))
-            return false;
-    }
-    size_t r = record_begin(snap, JR_QUEUE_META, 5);
-    rpc_pack_cstr(&snap->pk, q->name);
-    msgpack_pack_uint64(&snap->pk, q->unfinished);
-    msgpack_pack_uint64(&snap->pk, q->puts);
-    msgpack_pack_uint64(&snap->pk, q->gets);
-    msgpack_pack_uint64(&snap->pk, q->redelivered);
-    record_end(snap, r);
-    return true;
+    struct journal *snap = ctx;
+    append_record(snap, r);
+    return snap->pending.len < SNAPSHOT_CHUNK || snapshot_flush(snap);
 }
 
-static bool snapshot_buf(struct journal *snap, const struct buf *b)
-{
-    for (const struct buf_entry *e = b->entries; e; e = e->hh.next) {
-        journal_buf_entry(snap, b->name, e);
-        if (snap->pending.len >= SNAPSHOT_CHUNK && !snapshot_flush(snap))
-            return false;
-    }
-    return true;
-}
-
-/* Writes the whole state to the rewrite file and fsyncs it. Leases come
- * first: their PUT+TAKE pairs must meet empty queues on replay. */
-static bool write_snapshot(const struct journal *j, const struct registry *r,
-                           lease_enumerator *enum_leases, void *ctx)
+/* Writes the whole state, as the snapshot function emits it, to the
+ * rewrite file and fsyncs it. */
+static bool write_snapshot(const struct journal *j, journal_snapshot_fn *snapshot, void *ctx)
 {
     struct journal snap = {.fd = -1, .io = j->io, .policy = FSYNC_NO};
     rpc_packer_init(&snap.pk, &snap.pending);
@@ -534,11 +409,7 @@ static bool write_snapshot(const struct journal *j, const struct registry *r,
     snap.fd = open(j->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     bool ok = snap.fd >= 0 &&
               bytes_append(&snap.pending, JOURNAL_MAGIC, strlen(JOURNAL_MAGIC));
-    if (ok && enum_leases)
-        enum_leases(ctx, &snap);
-    for (const struct object *o = r->by_name; ok && o; o = o->hh.next)
-        ok = o->type == OBJECT_QUEUE ? snapshot_queue(&snap, o->u.queue)
-                                     : snapshot_buf(&snap, o->u.buf);
+    ok = ok && snapshot(ctx, snapshot_record, &snap);
     ok = ok && snap.error == 0 && snapshot_flush(&snap) && j->io->fsync(snap.fd) == 0;
     int saved = errno;
     if (snap.fd >= 0)
@@ -579,14 +450,14 @@ static bool install_rewrite(struct journal *j, const struct bytes *tail)
     return true;
 }
 
-bool journal_rewrite_now(struct journal *j, const struct registry *r,
-                         lease_enumerator *enum_leases, void *ctx)
+bool journal_rewrite_now(struct journal *j, journal_snapshot_fn *snapshot,
+                         void *ctx)
 {
     struct bytes none = {0};
     if (!j)
         return true;
     double t0 = clock_now();
-    if (!write_snapshot(j, r, enum_leases, ctx) || !install_rewrite(j, &none)) {
+    if (!write_snapshot(j, snapshot, ctx) || !install_rewrite(j, &none)) {
         log_err("journal: rewrite failed: %s", strerror(errno));
         unlink(j->tmp_path);
         return false;
@@ -615,8 +486,8 @@ static void close_inherited_fds(void)
         close(fd);
 }
 
-static void start_compaction(struct journal *j, const struct registry *r,
-                             lease_enumerator *enum_leases, void *ctx)
+static void start_compaction(struct journal *j, journal_snapshot_fn *snapshot,
+                             void *ctx)
 {
     j->owner_pid = getpid();
     pid_t pid = fork();
@@ -630,7 +501,7 @@ static void start_compaction(struct journal *j, const struct registry *r,
         if (getppid() != j->owner_pid)
             _exit(1);
         close_inherited_fds();
-        _exit(write_snapshot(j, r, enum_leases, ctx) ? 0 : 1);
+        _exit(write_snapshot(j, snapshot, ctx) ? 0 : 1);
     }
     j->rewrite_pid = pid;
     j->rewrite_from = j->size;
@@ -668,7 +539,9 @@ static bool probe_room(struct journal *j)
     static const uint8_t padding[JOURNAL_PROBE_BYTES];
     struct journal probe = {.fd = j->fd, .io = j->io};
     rpc_packer_init(&probe.pk, &probe.pending);
-    size_t r = record_begin(&probe, JR_RETURN, 2);
+    size_t r = record_begin(&probe);
+    msgpack_pack_array(&probe.pk, 3);
+    msgpack_pack_uint32(&probe.pk, REC_RETURN);
     msgpack_pack_uint64(&probe.pk, 0);
     msgpack_pack_bin(&probe.pk, sizeof padding);
     msgpack_pack_bin_body(&probe.pk, padding, sizeof padding);
@@ -716,12 +589,12 @@ static bool recover_in_place(struct journal *j)
 
 /* In place first: a rewrite needs room for a second copy of everything
  * (and the rewrite file to itself, so not while a compaction writes it). */
-static void retry_failed(struct journal *j, const struct registry *r,
-                         lease_enumerator *enum_leases, void *ctx)
+static void retry_failed(struct journal *j, journal_snapshot_fn *snapshot,
+                         void *ctx)
 {
     j->last_retry = clock_now();
     if (recover_in_place(j) ||
-        (j->rewrite_pid == 0 && journal_rewrite_now(j, r, enum_leases, ctx))) {
+        (j->rewrite_pid == 0 && journal_rewrite_now(j, snapshot, ctx))) {
         log_notice("journal: recovered; accepting changes again");
         j->error = 0;
     }
@@ -732,8 +605,7 @@ static bool compaction_due(const struct journal *j)
     return j->rewrite_pid == 0 && j->size > j->compact_min && j->size > j->compact_at;
 }
 
-void journal_tick(struct journal *j, const struct registry *r, lease_enumerator *enum_leases,
-                  void *ctx)
+void journal_tick(struct journal *j, journal_snapshot_fn *snapshot, void *ctx)
 {
     if (!j)
         return;
@@ -741,7 +613,7 @@ void journal_tick(struct journal *j, const struct registry *r, lease_enumerator 
         finish_compaction(j);
     if (j->error) {
         if (clock_now() - j->last_retry >= JOURNAL_RETRY_S)
-            retry_failed(j, r, enum_leases, ctx);
+            retry_failed(j, snapshot, ctx);
         return;
     }
     if (j->dirty && j->policy == FSYNC_EVERYSEC) {
@@ -751,7 +623,7 @@ void journal_tick(struct journal *j, const struct registry *r, lease_enumerator 
             j->dirty = false;
     }
     if (compaction_due(j))
-        start_compaction(j, r, enum_leases, ctx);
+        start_compaction(j, snapshot, ctx);
 }
 
 /* ---- reading ---------------------------------------------------------- */
@@ -807,8 +679,8 @@ static size_t intact_record_at(const uint8_t *image, size_t len, size_t off)
     const uint8_t *payload = image + off + JOURNAL_RECORD_HEADER;
     if (rlen < 2 || rlen > len - off - JOURNAL_RECORD_HEADER)
         return 0;
-    if (payload[0] < 0x92 || payload[0] > 0x96 || payload[1] < JR_PUT ||
-        payload[1] > JR_BUF_SET_MANY)
+    if (payload[0] < 0x92 || payload[0] > 0x96 || payload[1] < REC_TYPE_MIN ||
+        payload[1] > REC_TYPE_MAX)
         return 0;
     size_t used;
     if (mp_scan(payload, rlen, &used) != MP_SCAN_OK || used != rlen ||

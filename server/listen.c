@@ -46,23 +46,28 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
     }
 }
 
+void format_sockaddr(char *out, size_t outlen, const struct sockaddr *addr)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (addr->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        snprintf(out, outlen, "%s:%u", host, ntohs(in->sin_port));
+    } else if (addr->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        snprintf(out, outlen, "[%s]:%u", host, ntohs(in6->sin6_port));
+    } else {
+        snprintf(out, outlen, "unix");
+    }
+}
+
 static void describe_bound(struct server *srv, int fd)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    char host[INET6_ADDRSTRLEN] = "?";
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-        return;
-    if (ss.ss_family == AF_INET) {
-        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-        snprintf(srv->listen_addr, sizeof srv->listen_addr, "%s:%u", host, ntohs(in->sin_port));
-    } else if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-        snprintf(srv->listen_addr, sizeof srv->listen_addr, "[%s]:%u", host,
-                 ntohs(in6->sin6_port));
-    }
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+        format_sockaddr(srv->listen_addr, sizeof srv->listen_addr, (struct sockaddr *)&ss);
 }
 
 /* Splits "host:port" or "[v6]:port" in place. */

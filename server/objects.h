@@ -16,8 +16,9 @@
 #include "common/config.h"
 #include "hash.h"
 #include "proto/mp.h"
+#include "record.h"
 
-struct journal;
+struct session;
 
 /* Bytes the daemon holds for clients, checked against max_memory before
  * anything new is stored: items, parked requests, leases with their
@@ -73,15 +74,16 @@ bool itemq_iter_next(struct itemq_iter *it, struct mp_slice *item);
 
 /*
  * A parked request: a blocked get/get_many, put/put_many or join. It belongs
- * to its connection (owner) and waits in one of its queue's FIFOs; the owner
- * arms a timer (timer) and frees the waiter.
+ * to its session and waits in one of its queue's FIFOs; the program around
+ * the state arms a timer for it (timer) and says when it ran out.
  */
 enum waiter_kind { WAIT_GET, WAIT_PUT, WAIT_JOIN };
 
 struct waiter {
     enum waiter_kind kind;
     struct queue *queue;
-    void *owner;
+    struct session *session;
+    uint64_t id; /* unique in its session: what a timeout names */
     uint32_t msgid;
     bool many;            /* get_many / put_many: the reply differs */
     uint32_t max_items;   /* get_many */
@@ -121,33 +123,40 @@ struct lease_group {
 };
 TAILQ_HEAD(lease_group_list, lease_group);
 
-/* Who holds leases: a connection, by its id (the journal names owners so a
- * replay can tell whose leases a task_done settled). Only groups that hold
- * leases are listed; most owners use one queue, whose group is the one
- * built in (home), so taking and settling allocate nothing beyond leases. */
+/* Who holds leases: a session, by its id (records name owners so a replay
+ * can tell whose leases a task_done settled). Only groups that hold leases
+ * are listed; most owners use one queue, whose group is the one built in
+ * (home), so taking and settling allocate nothing beyond leases. */
 struct lease_owner {
     uint64_t id;
     struct lease_group home;
     struct lease_group_list groups;
+    bool detached;     /* not a session's: a replay's, freed once returned */
+    UT_hash_handle hh; /* the state's owners, by id */
 };
 
 static inline void lease_owner_init(struct lease_owner *o, uint64_t id)
 {
     o->id = id;
+    o->detached = false;
     o->home.queue = NULL;
     o->home.count = 0;
     TAILQ_INIT(&o->home.leases);
     TAILQ_INIT(&o->groups);
 }
 
-/* What a queue asks of its owner (the server) when a parked request can
- * complete. The owner removes nothing itself: the queue has already unlinked
- * the waiter from its FIFO when it calls these. */
+/* How much of a parked put went into its queue. */
+enum feed_result { FEED_NONE, FEED_SOME, FEED_ALL };
+
+/* What a queue asks of the state when a parked request can go on; the
+ * queue decides who (arrival order), the hook makes the change. For
+ * getter_ready and joiner_done the queue has already unlinked the waiter. */
 struct queue_hooks {
-    /* Items are available: pop them with queue_take() for w. */
+    /* Items are available: take them for w. */
     void (*getter_ready)(struct waiter *w);
-    /* All of w's items are in the queue. */
-    void (*putter_done)(struct waiter *w);
+    /* There is room: put w's next items while it lasts. On FEED_ALL the
+     * hook has unlinked (and answered) w. */
+    enum feed_result (*putter_ready)(struct waiter *w);
     /* unfinished reached zero. */
     void (*joiner_done)(struct waiter *w);
 };
@@ -173,7 +182,8 @@ struct queue {
     uint32_t nsuspended; /* getters out of line while their owner is not reading */
     struct memory *memory;
     const struct queue_hooks *hooks;
-    struct journal *journal; /* NULL: not durable */
+    bool in_set; /* listed in a queue_set: to be served */
+    TAILQ_ENTRY(queue) set_link;
 };
 
 struct queue *queue_new(const char *name, uint64_t maxsize, bool redeliver, struct memory *memory,
@@ -182,6 +192,9 @@ struct queue *queue_new(const char *name, uint64_t maxsize, bool redeliver, stru
 void queue_free(struct queue *q);
 
 bool queue_has_room(const struct queue *q);
+/* The primitives below are the changes records make (state.c applies a
+ * record through them); they serve no parked request themselves: the state
+ * serves what a change touched once the change is recorded. */
 /* Appends an item; 0 or QM_ENOMEM. The caller checks room and max_item. */
 int queue_put(struct queue *q, const uint8_t *item, size_t len);
 /* How many of the first max items fit in budget bytes: at least one when
@@ -202,6 +215,10 @@ uint64_t queue_leases_held(const struct queue *q, const struct lease_owner *owne
  * queue first. QM_EVALUE (and nothing changed) if count > unfinished. */
 int queue_task_done(struct queue *q, uint64_t count, struct lease_owner *owner);
 uint64_t queue_purge(struct queue *q);
+/* Sets the counters a snapshot recorded (enum queue_meta). */
+void queue_set_meta(struct queue *q, const uint64_t meta[META_FIELDS]);
+/* Emits the records that rebuild q's items and counters (not its leases). */
+bool queue_snapshot(const struct queue *q, record_fn *emit, void *ctx);
 
 /* Parking: the waiter joins the queue's FIFO of its kind. */
 void queue_park(struct queue *q, struct waiter *w);
@@ -214,22 +231,22 @@ void queue_resume_getter(struct waiter *w);
 /* Hands items to parked getters and room to parked putters, in arrival
  * order, and releases joiners at unfinished == 0; called after every change. */
 void queue_serve(struct queue *q);
-/* A closed connection's leases go back to the heads of their queues, in
- * order; queues are then served. */
-void queue_return_leases(struct lease_owner *owner);
+/* A set of queues to serve once a change that touched them is recorded.
+ * Intrusive: a queue is in one set at most, and adding allocates nothing. */
+struct queue_set {
+    TAILQ_HEAD(, queue) queues;
+};
+void queue_set_init(struct queue_set *set);
+void queue_set_add(struct queue_set *set, struct queue *q);
+/* Serves the set's queues until none is left: serving may touch more. */
+void queue_set_serve(struct queue_set *set);
+
+/* An owner's leases go back to the heads of their queues, in order; the
+ * queues are added to touched. */
+void queue_return_leases(struct lease_owner *owner, struct queue_set *touched);
 /* Calls fn for every lease of owner, oldest first within each queue. */
 typedef void lease_visitor(void *ctx, const struct queue *q, const struct lease *l);
 void queue_visit_leases(const struct lease_owner *owner, lease_visitor *fn, void *ctx);
-
-/* A set of queues to serve once a change that touched several is done. */
-struct queue_set {
-    struct queue **q;
-    size_t n;
-    size_t cap;
-};
-void queue_set_add(struct queue_set *set, struct queue *q);
-/* Serves every queue of the set, then empties it. */
-void queue_set_serve(struct queue_set *set);
 
 /* buf: a map of string keys to int64, double or raw msgpack values. */
 enum buf_value_kind { BUF_INT, BUF_FLOAT, BUF_RAW };
@@ -254,7 +271,6 @@ struct buf {
     struct buf_entry *entries; /* uthash head */
     uint64_t reply_bytes;      /* what the entries take in a reply, at most */
     struct memory *memory;
-    struct journal *journal; /* NULL: not durable */
 };
 
 struct buf *buf_new(const char *name, struct memory *memory);
@@ -274,6 +290,8 @@ uint64_t buf_len(const struct buf *b);
 /* The size of a reply holding every entry (buf.items, buf.drain), at most. */
 uint64_t buf_reply_bytes(const struct buf *b);
 void buf_clear(struct buf *b);
+/* Emits the records that rebuild b. */
+bool buf_snapshot(const struct buf *b, record_fn *emit, void *ctx);
 
 /* The registry: named objects from the configuration. */
 struct object {
@@ -293,7 +311,6 @@ struct registry {
     struct object *by_accessor;
     struct memory *memory;
     const struct queue_hooks *hooks;
-    struct journal *journal; /* given to every object; NULL: not durable */
 };
 
 void registry_init(struct registry *r, struct memory *memory, const struct queue_hooks *hooks);
@@ -309,7 +326,5 @@ bool registry_copy_objects(struct registry *to, const struct registry *from);
 struct object *registry_find(const struct registry *r, const char *name, size_t len);
 struct object *registry_find_accessor(const struct registry *r, const char *name, size_t len);
 void registry_free(struct registry *r);
-/* Makes every object (and those added later) journal its changes. */
-void registry_set_journal(struct registry *r, struct journal *j);
 
 #endif

@@ -1,9 +1,9 @@
-/* The param checker of every method (server.h has the spec letters). */
+/* The param checker of every method (state.h has the spec letters). */
 #include <math.h>
 #include <string.h>
 
 #include "proto/errors.h"
-#include "server.h"
+#include "state.h"
 
 static bool skip_values(struct mp_reader *r, uint64_t n)
 {

@@ -1,14 +1,13 @@
 /*
  * Queues with the semantics of Python's queue.Queue / JoinableQueue
- * (PROTOCOL.md "Queue semantics"): bounded FIFO, parked getters and putters
- * served in arrival order, unfinished tasks and join, and leases for
- * redelivery. The server is told through queue_hooks when a parked request
- * can complete; it owns the waiters, their timers and their replies.
+ * (docs/protocol.md "Queue semantics"): bounded FIFO, parked getters and
+ * putters served in arrival order, unfinished tasks and join, and leases for
+ * redelivery. The state is told through queue_hooks when a parked request
+ * can go on; it owns the waiters, their timers and their replies.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "journal.h"
 #include "objects.h"
 #include "proto/errors.h"
 
@@ -55,7 +54,6 @@ int queue_put(struct queue *q, const uint8_t *item, size_t len)
     q->memory->used += len;
     q->unfinished++;
     q->puts++;
-    journal_put(q->journal, q->name, item, len);
     return QM_OK;
 }
 
@@ -201,7 +199,6 @@ bool queue_take(struct queue *q, uint32_t n, struct lease_owner *owner, item_sin
         return true;
     if (!(q->redeliver && owner)) {
         take_unleased(q, n, sink, ctx);
-        journal_take(q->journal, q->name, 0, n);
         return true;
     }
     struct lease_list prepared = TAILQ_HEAD_INITIALIZER(prepared);
@@ -214,7 +211,6 @@ bool queue_take(struct queue *q, uint32_t n, struct lease_owner *owner, item_sin
     }
     /* The item bytes move from the queue to the leases: counted once. */
     take_leased(q, g, &prepared, sink, ctx);
-    journal_take(q->journal, q->name, owner->id, n);
     return true;
 }
 
@@ -250,8 +246,6 @@ int queue_task_done(struct queue *q, uint64_t count, struct lease_owner *owner)
     if (owner)
         settle_leases(q, count, owner);
     q->unfinished -= count;
-    journal_task_done(q->journal, q->name, owner ? owner->id : 0, count);
-    queue_serve(q);
     return QM_OK;
 }
 
@@ -263,9 +257,31 @@ uint64_t queue_purge(struct queue *q)
     /* Purged items will never be done: they stop counting as unfinished,
      * so a join is not stuck forever on items nobody can get. */
     q->unfinished = q->unfinished > n ? q->unfinished - n : 0;
-    journal_purge(q->journal, q->name);
-    queue_serve(q);
     return n;
+}
+
+void queue_set_meta(struct queue *q, const uint64_t meta[META_FIELDS])
+{
+    q->unfinished = meta[META_UNFINISHED];
+    q->puts = meta[META_PUTS];
+    q->gets = meta[META_GETS];
+    q->redelivered = meta[META_REDELIVERED];
+}
+
+bool queue_snapshot(const struct queue *q, record_fn *emit, void *ctx)
+{
+    struct record r = {.type = REC_PUT, .name = q->name, .name_len = strlen(q->name)};
+    struct itemq_iter it;
+    itemq_iter_init(&q->items, &it);
+    while (itemq_iter_next(&it, &r.value))
+        if (!emit(ctx, &r))
+            return false;
+    r = (struct record){.type = REC_QUEUE_META, .name = q->name, .name_len = r.name_len};
+    r.meta[META_UNFINISHED] = q->unfinished;
+    r.meta[META_PUTS] = q->puts;
+    r.meta[META_GETS] = q->gets;
+    r.meta[META_REDELIVERED] = q->redelivered;
+    return emit(ctx, &r);
 }
 
 void queue_park(struct queue *q, struct waiter *w)
@@ -320,29 +336,6 @@ void queue_resume_getter(struct waiter *w)
     queue_park(w->queue, w);
 }
 
-/* Moves a parked putter's items into the queue while there is room. */
-static bool feed_putter(struct queue *q, struct waiter *w)
-{
-    bool moved = false;
-    while (w->pending_off < w->pending.len && queue_has_room(q)) {
-        struct mp_slice item;
-        struct mp_reader r;
-        mp_reader_init(&r, w->pending.data + w->pending_off, w->pending.len - w->pending_off);
-        if (!mp_skip(&r, &item))
-            break;
-        /* The parked bytes were already counted in memory; move, don't recount. */
-        q->memory->used -= item.len;
-        if (queue_put(q, item.p, item.len) != QM_OK) {
-            q->memory->used += item.len;
-            break;
-        }
-        w->pending_off += item.len;
-        w->put_done++;
-        moved = true;
-    }
-    return moved;
-}
-
 static bool serve_getters(struct queue *q)
 {
     bool served = false;
@@ -360,13 +353,12 @@ static bool serve_putters(struct queue *q)
     bool served = false;
     struct waiter *w;
     while ((w = TAILQ_FIRST(&q->putters)) && queue_has_room(q)) {
-        if (!feed_putter(q, w))
+        enum feed_result fed = q->hooks->putter_ready(w);
+        if (fed == FEED_NONE)
             break;
         served = true;
-        if (w->pending_off < w->pending.len)
+        if (fed == FEED_SOME)
             break;
-        queue_unpark(w);
-        q->hooks->putter_done(w);
     }
     return served;
 }
@@ -390,28 +382,27 @@ void queue_serve(struct queue *q)
     serve_joiners(q);
 }
 
+void queue_set_init(struct queue_set *set)
+{
+    TAILQ_INIT(&set->queues);
+}
+
 void queue_set_add(struct queue_set *set, struct queue *q)
 {
-    for (size_t i = 0; i < set->n; i++)
-        if (set->q[i] == q)
-            return;
-    if (set->n == set->cap) {
-        size_t cap = set->cap ? set->cap * 2 : 4;
-        struct queue **p = realloc(set->q, cap * sizeof *p);
-        if (!p)
-            return; /* that queue is served by its next change instead */
-        set->q = p;
-        set->cap = cap;
-    }
-    set->q[set->n++] = q;
+    if (q->in_set)
+        return;
+    q->in_set = true;
+    TAILQ_INSERT_TAIL(&set->queues, q, set_link);
 }
 
 void queue_set_serve(struct queue_set *set)
 {
-    for (size_t i = 0; i < set->n; i++)
-        queue_serve(set->q[i]);
-    free(set->q);
-    memset(set, 0, sizeof *set);
+    struct queue *q;
+    while ((q = TAILQ_FIRST(&set->queues))) {
+        TAILQ_REMOVE(&set->queues, q, set_link);
+        q->in_set = false;
+        queue_serve(q);
+    }
 }
 
 /* From the newest back, each to the head: the oldest ends up first. */
@@ -432,21 +423,15 @@ static void return_group(struct lease_group *g)
     }
 }
 
-void queue_return_leases(struct lease_owner *owner)
+/* All go back before any getter is served, so none jumps the order. */
+void queue_return_leases(struct lease_owner *owner, struct queue_set *touched)
 {
-    struct queue_set touched = {0};
-    struct lease_group *g = TAILQ_FIRST(&owner->groups);
-    if (!g)
-        return;
-    /* All queues share one journal; the record names the owner only. */
-    journal_return(g->queue->journal, owner->id);
-    /* All go back before any getter is served, so none jumps the order. */
+    struct lease_group *g;
     while ((g = TAILQ_FIRST(&owner->groups))) {
-        queue_set_add(&touched, g->queue);
+        queue_set_add(touched, g->queue);
         return_group(g);
         group_release_if_empty(owner, g);
     }
-    queue_set_serve(&touched);
 }
 
 void queue_visit_leases(const struct lease_owner *owner, lease_visitor *fn, void *ctx)

@@ -46,21 +46,6 @@ static void object_free(struct object *o)
     free(o);
 }
 
-static void object_set_journal(struct object *o, struct journal *j)
-{
-    if (o->type == OBJECT_QUEUE)
-        o->u.queue->journal = j;
-    else
-        o->u.buf->journal = j;
-}
-
-void registry_set_journal(struct registry *r, struct journal *j)
-{
-    r->journal = j;
-    for (struct object *o = r->by_name; o; o = o->hh.next)
-        object_set_journal(o, j);
-}
-
 static struct object *object_new(struct registry *r, const struct object_config *oc)
 {
     struct object *o = calloc(1, sizeof *o);
@@ -77,7 +62,6 @@ static struct object *object_new(struct registry *r, const struct object_config 
         object_free(o);
         return NULL;
     }
-    object_set_journal(o, r->journal);
     return o;
 }
 

@@ -1,76 +1,87 @@
-/* The one way replies are built: [1, msgid, error, result] frames in c->out. */
+/* The one way replies are built: [1, msgid, error, result] frames in s->out. */
 #include <stdio.h>
 
 #include "proto/errors.h"
 #include "proto/frame.h"
-#include "server.h"
+#include "state.h"
 
-msgpack_packer *reply_begin(struct conn *c, uint32_t msgid, size_t *frame_start)
+msgpack_packer *reply_begin(struct session *s, uint32_t msgid, size_t *frame_start)
 {
-    *frame_start = rpc_frame_begin(&c->out);
-    c->reply_msgid = msgid;
-    rpc_pack_response_ok_head(&c->packer, msgid);
-    return &c->packer;
+    *frame_start = rpc_frame_begin(&s->out);
+    s->reply_msgid = msgid;
+    rpc_pack_response_ok_head(&s->packer, msgid);
+    return &s->packer;
 }
 
-void reply_abort(struct conn *c, size_t frame_start)
+void reply_abort(struct session *s, size_t frame_start)
 {
-    c->out.len = frame_start;
-    c->out.failed = false;
+    s->out.len = frame_start;
+    s->out.failed = false;
 }
 
-static bool over_max_message(const struct conn *c, size_t frame_start)
+static bool over_max_message(const struct session *s, size_t frame_start)
 {
-    return c->out.len >= frame_start + FRAME_HEADER_SIZE &&
-           c->out.len - frame_start - FRAME_HEADER_SIZE > c->srv->config.max_message;
+    return s->out.len >= frame_start + FRAME_HEADER_SIZE &&
+           s->out.len - frame_start - FRAME_HEADER_SIZE > s->st->config->max_message;
 }
 
-bool reply_end(struct conn *c, size_t frame_start)
+bool reply_end(struct session *s, size_t frame_start)
 {
-    bool too_big = !c->out.failed && over_max_message(c, frame_start);
+    bool too_big = !s->out.failed && over_max_message(s, frame_start);
     if (too_big) {
-        reply_abort(c, frame_start);
-        reply_error(c, c->reply_msgid, QM_ETOOBIG, "the reply would be over max_message");
+        reply_abort(s, frame_start);
+        reply_error(s, s->reply_msgid, QM_ETOOBIG, "the reply would be over max_message");
         return false;
     }
-    if (!rpc_frame_end(&c->out, frame_start)) {
-        conn_close(c, "out of memory for a reply");
-        return false;
+    bool ok = rpc_frame_end(&s->out, frame_start);
+    if (!ok) {
+        /* Out of memory: the session cannot be answered any more. Its
+         * connection is closed at the end of the turn, not in the middle of
+         * the dispatch that got here. */
+        reply_abort(s, frame_start);
+        s->failed = true;
     }
-    conn_count_memory(c);
-    conn_want_flush(c);
-    return true;
+    s->st->env->reply_added(s);
+    return ok;
 }
 
-int reply_check_size(const struct conn *c, uint64_t n)
+int reply_check_size(const struct session *s, uint64_t n)
 {
-    if (n + REPLY_ENVELOPE > c->srv->config.max_message)
+    if (n + REPLY_ENVELOPE > s->st->config->max_message)
         return QM_ETOOBIG;
-    if (!memory_fits(&c->srv->memory, n + REPLY_ENVELOPE))
+    if (!memory_fits(&s->st->memory, n + REPLY_ENVELOPE))
         return QM_ENOMEM;
     return QM_OK;
 }
 
-void reply_nil(struct conn *c, uint32_t msgid)
+void reply_nil(struct session *s, uint32_t msgid)
 {
     size_t start;
-    msgpack_packer *pk = reply_begin(c, msgid, &start);
+    msgpack_packer *pk = reply_begin(s, msgid, &start);
     msgpack_pack_nil(pk);
-    reply_end(c, start);
+    reply_end(s, start);
 }
 
-void reply_uint(struct conn *c, uint32_t msgid, uint64_t v)
+void reply_uint(struct session *s, uint32_t msgid, uint64_t v)
 {
     size_t start;
-    msgpack_packer *pk = reply_begin(c, msgid, &start);
+    msgpack_packer *pk = reply_begin(s, msgid, &start);
     msgpack_pack_uint64(pk, v);
-    reply_end(c, start);
+    reply_end(s, start);
 }
 
-void reply_error(struct conn *c, uint32_t msgid, int code, const char *detail)
+void reply_error(struct session *s, uint32_t msgid, int code, const char *detail)
 {
-    size_t start = rpc_frame_begin(&c->out);
-    c->reply_msgid = msgid;
-    rpc_pack_response_error(&c->packer, msgid, code, detail ? detail : qm_error_message(code));
-    reply_end(c, start);
+    size_t start = rpc_frame_begin(&s->out);
+    s->reply_msgid = msgid;
+    rpc_pack_response_error(&s->packer, msgid, code, detail ? detail : qm_error_message(code));
+    reply_end(s, start);
+}
+
+void reply_code(struct session *s, uint32_t msgid, int code)
+{
+    if (code == QM_OK)
+        reply_nil(s, msgid);
+    else
+        reply_error(s, msgid, code, NULL);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "restore.h"
 #include "server.h"
 
 /* How long a stopping daemon waits for replies to drain before it closes
@@ -14,7 +15,7 @@
 
 static void apply_limits(struct server *srv)
 {
-    srv->memory.max = srv->config.max_memory;
+    srv->state.memory.max = srv->config.max_memory;
     log_set_level(srv->config.log_level);
     journal_set_policy(srv->journal, srv->config.fsync);
 }
@@ -48,10 +49,8 @@ static void begin_shutdown(struct server *srv, int signo)
     for (c = TAILQ_FIRST(&srv->conns); c; c = next) {
         next = TAILQ_NEXT(c, link);
         if (c->state == CONN_READY) {
-            conn_shutdown_waiters(c);
-            c->state = CONN_CLOSING; /* closed once its replies are out */
-            event_del(c->read_ev);
-            conn_want_flush(c);
+            input_shutdown(&c->session, clock_now());
+            conn_set_state(c, CONN_CLOSING); /* closed once its replies are out */
         } else {
             conn_close(c, NULL);
         }
@@ -81,7 +80,7 @@ static void reload(struct server *srv)
     /* The address and key stay those the daemon started with. */
     free(fresh.listen);
     fresh.listen = strdup(srv->config.listen);
-    if (!fresh.listen || !registry_apply(&srv->registry, fresh.objects, fresh.nobjects)) {
+    if (!fresh.listen || !registry_apply(&srv->state.registry, fresh.objects, fresh.nobjects)) {
         log_err("reload: out of memory");
         config_free(&fresh);
         notify_send("READY=1");
@@ -91,7 +90,7 @@ static void reload(struct server *srv)
     srv->config = fresh;
     apply_limits(srv);
     log_notice("reloaded %s: %u objects", srv->config_path,
-               HASH_CNT(hh, srv->registry.by_name));
+               HASH_CNT(hh, srv->state.registry.by_name));
     notify_send("READY=1");
 }
 
@@ -117,6 +116,7 @@ static void reload_from_journal(struct server *srv)
 {
     char err[1024] = "out of memory";
     struct conn *c;
+    uint64_t max_owner;
     log_err("journal: reloading the last recorded state; every client is disconnected");
     while ((c = TAILQ_FIRST(&srv->conns)))
         conn_close(c, NULL);
@@ -127,19 +127,20 @@ static void reload_from_journal(struct server *srv)
     /* The same objects, empty: also those a reload kept though they are no
      * longer configured, whose records must not look unconfigured now. */
     struct registry fresh;
-    registry_init(&fresh, &srv->memory, &server_queue_hooks);
-    bool copied = registry_copy_objects(&fresh, &srv->registry);
-    registry_free(&srv->registry);
-    srv->registry = fresh;
+    registry_init(&fresh, &srv->state.memory, &state_queue_hooks);
+    bool copied = registry_copy_objects(&fresh, &srv->state.registry);
+    registry_free(&srv->state.registry);
+    srv->state.registry = fresh;
+    srv->state.log = NULL;
     /* The replay drops what closing appended. */
-    if (!copied || !journal_replay(srv->journal, &srv->registry,
-                                   srv->journal_flags & JOURNAL_DROP_UNCONFIGURED, err,
-                                   sizeof err)) {
+    if (!copied || !state_restore(&srv->state, srv->journal,
+                                  srv->journal_flags & JOURNAL_DROP_UNCONFIGURED, &max_owner,
+                                  err, sizeof err)) {
         /* Serving a state that is not the recorded one would be worse. */
         log_err("journal: cannot reload the recorded state (%s); exiting", err);
         exit(1);
     }
-    registry_set_journal(&srv->registry, srv->journal);
+    srv->state.log = journal_log(srv->journal);
 }
 
 /* Group commit: everything this turn changed goes to the journal (and, with
@@ -187,25 +188,10 @@ static int run_turns(struct server *srv)
     }
 }
 
-struct lease_snapshot {
-    struct journal *snapshot;
-    uint64_t owner;
-};
-
-static void snapshot_lease(void *ctx, const struct queue *q, const struct lease *l)
-{
-    const struct lease_snapshot *ls = ctx;
-    journal_snapshot_lease(ls->snapshot, q->name, ls->owner, l->item, l->len);
-}
-
-static void enumerate_leases(void *ctx, struct journal *snapshot)
+static bool snapshot_state(void *ctx, record_fn *emit, void *emit_ctx)
 {
     const struct server *srv = ctx;
-    const struct conn *c;
-    TAILQ_FOREACH(c, &srv->conns, link) {
-        struct lease_snapshot ls = {snapshot, c->leases.id};
-        queue_visit_leases(&c->leases, snapshot_lease, &ls);
-    }
+    return state_snapshot(&srv->state, emit, emit_ctx);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -216,7 +202,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     /* A compaction forks a snapshot of memory: what this turn changed must
      * be in the file first, or the records would be in both. */
     commit_journal(srv);
-    journal_tick(srv->journal, &srv->registry, enumerate_leases, srv);
+    journal_tick(srv->journal, snapshot_state, srv);
     notify_status(srv);
 }
 
@@ -235,24 +221,26 @@ static bool start_tick(struct server *srv)
 static bool open_journal(struct server *srv)
 {
     char err[1024];
+    uint64_t max_owner;
     if (!srv->config.journal)
         return true;
     srv->journal = journal_open(srv->config.state_dir, srv->config.fsync, NULL, err, sizeof err);
     if (!srv->journal ||
-        !journal_replay(srv->journal, &srv->registry, srv->journal_flags, err, sizeof err)) {
+        !state_restore(&srv->state, srv->journal, srv->journal_flags, &max_owner, err,
+                       sizeof err)) {
         log_err("journal: %s", err);
         return false;
     }
     journal_set_compact_min(srv->journal, srv->config.journal_compact_min);
     /* Owners the file names are not this run's connections. */
-    if (srv->next_conn_id < journal_max_owner(srv->journal))
-        srv->next_conn_id = journal_max_owner(srv->journal);
-    if (!journal_rewrite_now(srv->journal, &srv->registry, NULL, NULL)) {
+    if (srv->next_conn_id < max_owner)
+        srv->next_conn_id = max_owner;
+    if (!journal_rewrite_now(srv->journal, snapshot_state, srv)) {
         log_warn("journal: starting on the journal as it is, without a snapshot; it is "
                  "compacted when the disk has room");
         journal_commit(srv->journal);
     }
-    registry_set_journal(&srv->registry, srv->journal);
+    srv->state.log = journal_log(srv->journal);
     return true;
 }
 
@@ -276,8 +264,8 @@ bool server_init(struct server *srv, struct qm_config *config, const char *confi
     TAILQ_INIT(&srv->flush_list);
     TAILQ_INIT(&srv->closed_list);
     TAILQ_INIT(&srv->handshaking);
+    state_init(&srv->state, &srv->config, &server_state_env, srv);
     apply_limits(srv);
-    registry_init(&srv->registry, &srv->memory, &server_queue_hooks);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN); /* a file size limit is a failed write, not a crash */
     srv->base = event_base_new();
@@ -285,7 +273,7 @@ bool server_init(struct server *srv, struct qm_config *config, const char *confi
         log_err("cannot create the event loop");
         return false;
     }
-    if (!registry_apply(&srv->registry, srv->config.objects, srv->config.nobjects)) {
+    if (!registry_apply(&srv->state.registry, srv->config.objects, srv->config.nobjects)) {
         log_err("out of memory creating the objects");
         return false;
     }
@@ -303,7 +291,7 @@ int server_run(struct server *srv)
     notify_send("READY=1");
     notify_status(srv);
     log_info("ready: %u objects, max_connections %llu, max_memory %llu",
-             HASH_CNT(hh, srv->registry.by_name),
+             HASH_CNT(hh, srv->state.registry.by_name),
              (unsigned long long)srv->config.max_connections,
              (unsigned long long)srv->config.max_memory);
     int rc = run_turns(srv);
@@ -328,7 +316,7 @@ void server_free(struct server *srv)
     finish_turn(srv);
     server_unlisten(srv);
     journal_close(srv->journal);
-    registry_free(&srv->registry);
+    state_free(&srv->state);
     for (size_t i = 0; i < sizeof srv->signals / sizeof srv->signals[0]; i++)
         if (srv->signals[i])
             event_free(srv->signals[i]);

@@ -7,13 +7,28 @@
 
 #include "common/log.h"
 #include "server/journal.h"
-#include "server/objects.h"
+#include "server/restore.h"
+#include "server/state.h"
 
-static void noop(struct waiter *w)
+static void no_reply(struct session *s)
+{
+    (void)s;
+}
+
+static bool no_timer(struct state *st, struct waiter *w, double timeout)
+{
+    (void)st;
+    (void)w;
+    (void)timeout;
+    return false;
+}
+
+static void no_timer_stop(struct waiter *w)
 {
     (void)w;
 }
-static const struct queue_hooks hooks = {noop, noop, noop};
+
+static const struct state_env env = {no_reply, no_timer, no_timer_stop};
 
 static bool accept_record(void *ctx, const uint8_t *p, size_t n)
 {
@@ -45,14 +60,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         {.name = "q", .type = OBJECT_QUEUE, .accessor = "get_q", .redeliver = true, .maxsize = 3},
         {.name = "b", .type = OBJECT_BUF, .accessor = "get_b"},
     };
-    struct memory memory = {0, 1 << 24};
-    struct registry r;
-    registry_init(&r, &memory, &hooks);
-    if (!registry_apply(&r, objs, 2))
+    static struct qm_config config;
+    if (!config.listen)
+        config_init(&config);
+    struct state st;
+    state_init(&st, &config, &env, NULL);
+    st.memory.max = 1 << 24;
+    if (!registry_apply(&st.registry, objs, 2))
         abort();
     char err[256];
+    uint64_t max_owner;
     struct journal *j = journal_open(dir, FSYNC_NO, NULL, err, sizeof err);
-    if (j && journal_replay(j, &r, 0, err, sizeof err)) {
+    if (j && state_restore(&st, j, 0, &max_owner, err, sizeof err)) {
         /* What is left on disk must read back whole. */
         size_t n = (size_t)journal_size(j);
         uint8_t *image = malloc(n ? n : 1);
@@ -66,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(image);
     }
     journal_close(j);
-    registry_free(&r);
+    state_free(&st);
     unlink(path);
     return 0;
 }

@@ -11,7 +11,8 @@
 #include "common/crc32c.h"
 #include "proto/errors.h"
 #include "server/journal.h"
-#include "server/objects.h"
+#include "server/restore.h"
+#include "server/state.h"
 
 static char dir[64];
 static char path[128];
@@ -61,16 +62,28 @@ static bool count_record(void *ctx, const uint8_t *payload, size_t len)
     return true;
 }
 
+/* Appends a PUT to q, as state_apply() would after making it. */
+static void log_put(struct journal *j, const uint8_t *item, size_t len)
+{
+    struct record r = {.type = REC_PUT, .name = "q", .name_len = 1, .value = {item, len}};
+    record_log_append(journal_log(j), &r);
+}
+
+static const char *refusal(struct journal *j)
+{
+    return record_log_refusal(journal_log(j));
+}
+
 static const uint8_t item_a[] = {0xa1, 'a'};
 static const uint8_t item_b[] = {0xc4, 0x02, 0x00, 0x01};
 
 static void write_three_puts(void)
 {
     struct journal *j = open_journal(FSYNC_ALWAYS, NULL);
-    journal_put(j, "q", item_a, sizeof item_a);
-    journal_put(j, "q", item_b, sizeof item_b);
+    log_put(j, item_a, sizeof item_a);
+    log_put(j, item_b, sizeof item_b);
     ck_assert(journal_commit(j));
-    journal_put(j, "q", item_a, sizeof item_a);
+    log_put(j, item_a, sizeof item_a);
     ck_assert(journal_commit(j));
     journal_close(j);
 }
@@ -140,73 +153,98 @@ START_TEST(a_flipped_bit_fails_the_checksum)
 }
 END_TEST
 
-static void noop_hook(struct waiter *w)
+static void no_reply(struct session *s)
+{
+    (void)s;
+}
+
+static bool no_timer(struct state *st, struct waiter *w, double timeout)
+{
+    (void)st;
+    (void)w;
+    (void)timeout;
+    return false;
+}
+
+static void no_timer_stop(struct waiter *w)
 {
     (void)w;
 }
-static const struct queue_hooks hooks = {noop_hook, noop_hook, noop_hook};
 
-static void registry_with_objects(struct registry *r, struct memory *m)
+static const struct state_env env = {no_reply, no_timer, no_timer_stop};
+static struct qm_config config;
+
+static void state_with(struct state *st, const struct object_config *objs, size_t n)
+{
+    if (!config.listen)
+        config_init(&config); /* once: every state of these tests shares it */
+    state_init(st, &config, &env, NULL);
+    st->memory.max = 1 << 20;
+    ck_assert(registry_apply(&st->registry, objs, n));
+}
+
+static void state_with_objects(struct state *st)
 {
     struct object_config objs[] = {
         {.name = "q", .type = OBJECT_QUEUE, .accessor = "get_q", .redeliver = true},
         {.name = "b", .type = OBJECT_BUF, .accessor = "get_b"},
     };
-    m->used = 0;
-    m->max = 1 << 20;
-    registry_init(r, m, &hooks);
-    ck_assert(registry_apply(r, objs, 2));
+    state_with(st, objs, 2);
 }
 
-static void discard(void *ctx, const uint8_t *item, size_t len)
+static bool restore(struct state *st, struct journal *j, unsigned flags, char *err, size_t len)
 {
-    (void)ctx;
-    (void)item;
-    (void)len;
+    uint64_t max_owner;
+    return state_restore(st, j, flags, &max_owner, err, len);
+}
+
+static int apply(struct state *st, struct record r)
+{
+    r.name_len = strlen(r.name);
+    return state_apply(st, &r, NULL, NULL);
 }
 
 START_TEST(replay_restores_queues_leases_and_bufs)
 {
     make_dir();
-    struct memory m;
-    struct registry r;
-    registry_with_objects(&r, &m);
+    struct state st;
+    state_with_objects(&st);
     struct journal *j = open_journal(FSYNC_NO, NULL);
-    registry_set_journal(&r, j);
-    struct queue *q = registry_find(&r, "q", 1)->u.queue;
-    struct buf *b = registry_find(&r, "b", 1)->u.buf;
+    st.log = journal_log(j);
     for (uint8_t i = 0; i < 4; i++)
-        ck_assert_int_eq(queue_put(q, &i, 1), QM_OK);
-    struct lease_owner worker;
-    lease_owner_init(&worker, 7);
-    ck_assert(queue_take(q, 2, &worker, discard, NULL)); /* 0 and 1 leased */
-    ck_assert_int_eq(queue_task_done(q, 1, &worker), QM_OK);      /* 0 settled */
-    struct mp_number five = {.i = 5}, r5;
-    ck_assert_int_eq(buf_incr(b, "k", 1, &five, &r5), QM_OK);
+        ck_assert_int_eq(apply(&st, (struct record){.type = REC_PUT, .name = "q",
+                                                    .value = {&i, 1}}),
+                         QM_OK);
+    /* 0 and 1 leased to owner 7, then 0 settled. */
+    ck_assert_int_eq(apply(&st, (struct record){.type = REC_TAKE, .name = "q", .owner = 7, .n = 2}),
+                     QM_OK);
+    ck_assert_int_eq(
+        apply(&st, (struct record){.type = REC_TASK_DONE, .name = "q", .owner = 7, .n = 1}), QM_OK);
+    ck_assert_int_eq(apply(&st, (struct record){.type = REC_BUF_INCR, .name = "b", .key = "k",
+                                                .key_len = 1, .number = {.i = 5}}),
+                     QM_OK);
     ck_assert(journal_commit(j));
     /* The "crash": the worker never returned its lease. */
-    registry_set_journal(&r, NULL);
+    st.log = NULL;
     journal_close(j);
-    struct registry r2;
-    struct memory m2;
-    registry_with_objects(&r2, &m2);
+    struct state st2;
+    state_with_objects(&st2);
     j = open_journal(FSYNC_NO, NULL);
     char err[256];
-    ck_assert_msg(journal_replay(j, &r2, 0, err, sizeof err), "%s", err);
-    struct queue *q2 = registry_find(&r2, "q", 1)->u.queue;
+    ck_assert_msg(restore(&st2, j, 0, err, sizeof err), "%s", err);
+    struct queue *q2 = registry_find(&st2.registry, "q", 1)->u.queue;
     ck_assert_uint_eq(q2->items.count, 3); /* 1 back at the head, then 2 and 3 */
     ck_assert_uint_eq(q2->unfinished, 3);
     ck_assert_uint_eq(q2->redelivered, 1);
     struct mp_slice head;
     ck_assert(itemq_front(&q2->items, &head));
     ck_assert_uint_eq(head.p[0], 1);
-    const struct buf_entry *e = buf_find(registry_find(&r2, "b", 1)->u.buf, "k", 1);
+    const struct buf_entry *e = buf_find(registry_find(&st2.registry, "b", 1)->u.buf, "k", 1);
     ck_assert_ptr_nonnull(e);
     ck_assert_int_eq(e->v.i, 5);
     journal_close(j);
-    queue_return_leases(&worker);
-    registry_free(&r);
-    registry_free(&r2);
+    state_free(&st);
+    state_free(&st2);
     remove_dir();
 }
 END_TEST
@@ -219,18 +257,17 @@ START_TEST(replay_cuts_a_torn_tail_from_the_file)
     uint8_t *image = read_file(&len);
     free(image);
     ck_assert_int_eq(truncate(path, (off_t)(len - 1)), 0);
-    struct memory m;
-    struct registry r;
-    registry_with_objects(&r, &m);
+    struct state st;
+    state_with_objects(&st);
     struct journal *j = open_journal(FSYNC_NO, NULL);
     char err[256];
-    ck_assert(journal_replay(j, &r, 0, err, sizeof err));
-    ck_assert_uint_eq(registry_find(&r, "q", 1)->u.queue->items.count, 2);
-    struct stat st;
-    ck_assert_int_eq(stat(path, &st), 0);
-    ck_assert_uint_lt((uint64_t)st.st_size, len - 1);
+    ck_assert(restore(&st, j, 0, err, sizeof err));
+    ck_assert_uint_eq(registry_find(&st.registry, "q", 1)->u.queue->items.count, 2);
+    struct stat file;
+    ck_assert_int_eq(stat(path, &file), 0);
+    ck_assert_uint_lt((uint64_t)file.st_size, len - 1);
     journal_close(j);
-    registry_free(&r);
+    state_free(&st);
     remove_dir();
 }
 END_TEST
@@ -286,12 +323,11 @@ START_TEST(replay_refuses_damage_before_the_tail_and_changes_nothing)
     ck_assert_uint_eq(record_offsets(image, len, offs, 3), 3);
     image[offs[0] + JOURNAL_RECORD_HEADER] ^= 0x40;
     write_image(image, len);
-    struct memory m;
-    struct registry r;
-    registry_with_objects(&r, &m);
+    struct state st;
+    state_with_objects(&st);
     struct journal *j = open_journal(FSYNC_NO, NULL);
     char err[1024];
-    ck_assert(!journal_replay(j, &r, 0, err, sizeof err));
+    ck_assert(!restore(&st, j, 0, err, sizeof err));
     ck_assert_msg(strstr(err, "hold 2 intact records") && strstr(err, "--repair-journal"), "%s", err);
     journal_close(j);
     size_t after_len;
@@ -300,7 +336,7 @@ START_TEST(replay_refuses_damage_before_the_tail_and_changes_nothing)
     ck_assert(memcmp(after, image, len) == 0);
     free(after);
     free(image);
-    registry_free(&r);
+    state_free(&st);
     remove_dir();
 }
 END_TEST
@@ -314,18 +350,17 @@ START_TEST(repair_keeps_the_damaged_file_and_starts_from_the_good_part)
     ck_assert_uint_eq(record_offsets(image, len, offs, 3), 3);
     image[offs[1] + JOURNAL_RECORD_HEADER + 1] ^= 0x01;
     write_image(image, len);
-    struct memory m;
-    struct registry r;
-    registry_with_objects(&r, &m);
+    struct state st;
+    state_with_objects(&st);
     struct journal *j = open_journal(FSYNC_NO, NULL);
     char err[1024];
-    ck_assert_msg(journal_replay(j, &r, JOURNAL_REPAIR, err, sizeof err), "%s", err);
-    ck_assert_uint_eq(registry_find(&r, "q", 1)->u.queue->items.count, 1);
+    ck_assert_msg(restore(&st, j, JOURNAL_REPAIR, err, sizeof err), "%s", err);
+    ck_assert_uint_eq(registry_find(&st.registry, "q", 1)->u.queue->items.count, 1);
     ck_assert_uint_eq(journal_size(j), offs[1]);
     journal_close(j);
-    struct stat st;
-    ck_assert_int_eq(stat(path, &st), 0);
-    ck_assert_uint_eq((uint64_t)st.st_size, offs[1]);
+    struct stat file;
+    ck_assert_int_eq(stat(path, &file), 0);
+    ck_assert_uint_eq((uint64_t)file.st_size, offs[1]);
     /* The kept file: the only other one in the directory, all the bytes. */
     char cmd[256], kept[256] = "";
     snprintf(cmd, sizeof cmd, "ls %s/" JOURNAL_FILE ".damaged-*", dir);
@@ -342,7 +377,7 @@ START_TEST(repair_keeps_the_damaged_file_and_starts_from_the_good_part)
     unlink(kept);
     free(copy);
     free(image);
-    registry_free(&r);
+    state_free(&st);
     remove_dir();
 }
 END_TEST
@@ -352,23 +387,21 @@ START_TEST(replay_refuses_data_of_unconfigured_objects_unless_dropping)
     make_dir();
     write_three_puts();
     struct object_config other[] = {{.name = "b", .type = OBJECT_BUF, .accessor = "get_b"}};
-    struct memory m = {0, 1 << 20};
-    struct registry r;
-    registry_init(&r, &m, &hooks);
-    ck_assert(registry_apply(&r, other, 1));
+    struct state st;
+    state_with(&st, other, 1);
     struct journal *j = open_journal(FSYNC_NO, NULL);
     char err[1024];
-    ck_assert(!journal_replay(j, &r, 0, err, sizeof err));
+    ck_assert(!restore(&st, j, 0, err, sizeof err));
     ck_assert_msg(strstr(err, "queue q (3 items)") && strstr(err, "--drop-unconfigured"), "%s", err);
-    ck_assert_msg(journal_replay(j, &r, JOURNAL_DROP_UNCONFIGURED, err, sizeof err), "%s", err);
-    ck_assert_uint_eq(m.used, 0);
+    ck_assert_msg(restore(&st, j, JOURNAL_DROP_UNCONFIGURED, err, sizeof err), "%s", err);
+    ck_assert_uint_eq(st.memory.used, 0);
     /* The drop is recorded: written by the next commit, it replays to nothing. */
     ck_assert(journal_commit(j));
     journal_close(j);
     j = open_journal(FSYNC_NO, NULL);
-    ck_assert_msg(journal_replay(j, &r, 0, err, sizeof err), "%s", err);
+    ck_assert_msg(restore(&st, j, 0, err, sizeof err), "%s", err);
     journal_close(j);
-    registry_free(&r);
+    state_free(&st);
     remove_dir();
 }
 END_TEST
@@ -409,10 +442,10 @@ START_TEST(failed_write_is_cut_and_marks_the_journal_failed)
     struct journal *j = open_journal(FSYNC_ALWAYS, &full);
     struct stat before, after;
     ck_assert_int_eq(stat(path, &before), 0);
-    journal_put(j, "q", item_a, sizeof item_a);
+    log_put(j, item_a, sizeof item_a);
     ck_assert(!journal_commit(j));
-    ck_assert(!journal_healthy(j));
-    ck_assert_str_eq(journal_error(j), strerror(ENOSPC));
+    ck_assert_ptr_nonnull(refusal(j));
+    ck_assert_str_eq(refusal(j), strerror(ENOSPC));
     ck_assert_int_eq(stat(path, &after), 0);
     ck_assert_int_eq(after.st_size, before.st_size);
     journal_close(j);
@@ -431,9 +464,9 @@ START_TEST(failed_fsync_under_always_is_a_failed_commit)
     j = open_journal(FSYNC_ALWAYS, &good);
     journal_close(j);
     j = open_journal(FSYNC_ALWAYS, &io);
-    journal_put(j, "q", item_a, sizeof item_a);
+    log_put(j, item_a, sizeof item_a);
     ck_assert(!journal_commit(j));
-    ck_assert(!journal_healthy(j));
+    ck_assert_ptr_nonnull(refusal(j));
     journal_close(j);
     remove_dir();
 }

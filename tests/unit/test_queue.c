@@ -7,7 +7,7 @@
 #include "server/objects.h"
 
 /* What the fake server saw: getters served (with the items they took), putters and joiners done. */
-struct record {
+struct seen {
     int getters_served;
     int putters_done;
     int joiners_done;
@@ -15,7 +15,7 @@ struct record {
     int ntaken;
     struct lease_owner *leases; /* where getters' leases go */
 };
-static struct record rec;
+static struct seen rec;
 
 static void sink(void *ctx, const uint8_t *item, size_t len)
 {
@@ -30,10 +30,26 @@ static void on_getter_ready(struct waiter *w)
     queue_take(w->queue, w->many ? w->max_items : 1, rec.leases, sink, NULL);
 }
 
-static void on_putter_done(struct waiter *w)
+/* What the state does for a parked putter (waiting.c), without records. */
+static enum feed_result on_putter_ready(struct waiter *w)
 {
-    (void)w;
+    struct queue *q = w->queue;
+    bool moved = false;
+    while (w->pending_off < w->pending.len && queue_has_room(q)) {
+        uint8_t item = w->pending.data[w->pending_off];
+        q->memory->used -= 1; /* counted while parked */
+        ck_assert_int_eq(queue_put(q, &item, 1), QM_OK);
+        w->pending_off++;
+        w->put_done++;
+        moved = true;
+    }
+    if (!moved)
+        return FEED_NONE;
+    if (w->pending_off < w->pending.len)
+        return FEED_SOME;
+    queue_unpark(w);
     rec.putters_done++;
+    return FEED_ALL;
 }
 
 static void on_joiner_done(struct waiter *w)
@@ -42,8 +58,17 @@ static void on_joiner_done(struct waiter *w)
     rec.joiners_done++;
 }
 
-static const struct queue_hooks hooks = {on_getter_ready, on_putter_done, on_joiner_done};
+static const struct queue_hooks hooks = {on_getter_ready, on_putter_ready, on_joiner_done};
 static struct memory memory;
+
+/* Returns owner's leases and serves the queues they went back to. */
+static void return_leases(struct lease_owner *owner)
+{
+    struct queue_set touched;
+    queue_set_init(&touched);
+    queue_return_leases(owner, &touched);
+    queue_set_serve(&touched);
+}
 
 static struct queue *make_queue(uint64_t maxsize, bool redeliver)
 {
@@ -201,8 +226,10 @@ START_TEST(join_released_at_zero)
     take_one(q, NULL);
     take_one(q, NULL);
     ck_assert_int_eq(queue_task_done(q, 1, NULL), QM_OK);
+    queue_serve(q);
     ck_assert_int_eq(rec.joiners_done, 0);
     ck_assert_int_eq(queue_task_done(q, 1, NULL), QM_OK);
+    queue_serve(q);
     ck_assert_int_eq(rec.joiners_done, 1);
     queue_free(q);
 }
@@ -222,7 +249,7 @@ START_TEST(leases_return_to_head_in_order)
     /* task_done settles the oldest lease (item 1). */
     ck_assert_int_eq(queue_task_done(q, 1, &leases), QM_OK);
     ck_assert_uint_eq(q->leased, 2);
-    queue_return_leases(&leases);
+    return_leases(&leases);
     ck_assert(TAILQ_EMPTY(&leases.groups));
     ck_assert_uint_eq(q->redelivered, 2);
     ck_assert_uint_eq(q->items.count, 3);
@@ -269,11 +296,11 @@ START_TEST(returned_leases_reach_parked_getter_oldest_first)
     struct waiter g = {.kind = WAIT_GET};
     rec.leases = &theirs;
     queue_park(q, &g);
-    queue_return_leases(&mine);
+    return_leases(&mine);
     ck_assert_int_eq(rec.getters_served, 1);
     ck_assert_uint_eq(rec.taken[rec.ntaken - 1], 1);
     ck_assert_uint_eq(q->items.count, 1);
-    queue_return_leases(&theirs);
+    return_leases(&theirs);
     queue_free(q);
 }
 END_TEST
