@@ -7,3 +7,5 @@ qmgr_check_test(test_buf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_buf.c LIBS qmgrd
   CASES incr update values memory)
 qmgr_check_test(test_journal SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_journal.c LIBS qmgrd_core
   CASES records torn replay faults)
+qmgr_check_test(test_determinism SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_determinism.c LIBS qmgrd_core
+  CASES replicas)
