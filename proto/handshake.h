@@ -51,6 +51,7 @@ size_t hs_server_start(struct hs_server *hs, uint8_t *out);
 enum hs_status hs_server_feed(struct hs_server *hs, const uint8_t *in, size_t len, uint8_t *out,
                               size_t *outlen, const char **why);
 
+/* The client side mirrors the server's: its own steps of the same exchange. */
 enum hs_client_step {
     HS_CLIENT_WAIT_CHALLENGE, /* step 1 */
     HS_CLIENT_WAIT_WELCOME,   /* step 3 */

@@ -68,16 +68,23 @@ static bool read_method_and_params(struct mp_reader *r, struct rpc_request *req,
     return true;
 }
 
+/* A frame of one msgpack-RPC message: the reader placed after [type, of n. */
+static bool open_message(const uint8_t *frame, size_t len, struct mp_reader *r, uint32_t *n,
+                         uint64_t *type, const char **why)
+{
+    if (!check_single_object(frame, len, why))
+        return false;
+    mp_reader_init(r, frame, len);
+    return read_envelope(r, n, type, why);
+}
+
 bool rpc_decode_request(const uint8_t *frame, size_t len, struct rpc_request *req,
                         enum rpc_kind *kind, const char **why)
 {
     struct mp_reader r;
     uint32_t n;
     uint64_t type;
-    if (!check_single_object(frame, len, why))
-        return false;
-    mp_reader_init(&r, frame, len);
-    if (!read_envelope(&r, &n, &type, why))
+    if (!open_message(frame, len, &r, &n, &type, why))
         return false;
     if (type == RPC_REQUEST && n == 4) {
         *kind = RPC_REQUEST;
@@ -131,10 +138,7 @@ bool rpc_decode_response(const uint8_t *frame, size_t len, struct rpc_response *
     struct mp_reader r;
     uint32_t n;
     uint64_t type;
-    if (!check_single_object(frame, len, why))
-        return false;
-    mp_reader_init(&r, frame, len);
-    if (!read_envelope(&r, &n, &type, why))
+    if (!open_message(frame, len, &r, &n, &type, why))
         return false;
     if (type != RPC_RESPONSE) {
         *why = "not a response";

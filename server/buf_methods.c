@@ -123,26 +123,27 @@ void m_buf_len(struct session *s, uint32_t msgid, struct params *p)
     reply_uint(s, msgid, buf_len(p->object->u.buf));
 }
 
-void m_buf_items(struct session *s, uint32_t msgid, struct params *p)
+/* The reply of every entry; true once it is sure to go out. */
+static bool reply_entries(struct session *s, uint32_t msgid, const struct buf *b)
 {
-    if (!entries_reply_allowed(s, msgid, p->object->u.buf))
-        return;
+    if (!entries_reply_allowed(s, msgid, b))
+        return false;
     size_t start;
     msgpack_packer *pk = reply_begin(s, msgid, &start);
-    pack_entries(pk, p->object->u.buf);
-    reply_end(s, start);
+    pack_entries(pk, b);
+    return reply_end(s, start);
 }
 
+void m_buf_items(struct session *s, uint32_t msgid, struct params *p)
+{
+    reply_entries(s, msgid, p->object->u.buf);
+}
+
+/* The entries are removed only once the reply holding them is sure to go out. */
 void m_buf_drain(struct session *s, uint32_t msgid, struct params *p)
 {
-    if (!entries_reply_allowed(s, msgid, p->object->u.buf))
-        return;
-    size_t start;
-    msgpack_packer *pk = reply_begin(s, msgid, &start);
-    pack_entries(pk, p->object->u.buf);
-    /* Removed only once the reply holding them is sure to go out. */
     struct record r = buf_record(REC_BUF_CLEAR, p);
-    if (reply_end(s, start))
+    if (reply_entries(s, msgid, p->object->u.buf))
         state_apply(s->st, &r, p->object, NULL);
 }
 
