@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/ctl.h"
+#include "ctl/ctl.h"
 
 #define JSON_MAX_DEPTH 32
 

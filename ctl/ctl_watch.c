@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client/ctl.h"
+#include "ctl/ctl.h"
 #include "common/clock.h"
 
 #define CLEAR_SCREEN "\033[H\033[2J"

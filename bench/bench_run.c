@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "client/bench.h"
+#include "bench/bench.h"
 
 /* A put that cannot get in for this long is a failure, not a hang. */
 #define PUT_TIMEOUT 10.0

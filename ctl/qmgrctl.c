@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/ctl.h"
+#include "ctl/ctl.h"
 #include "common/config.h"
 #include "common/paths.h"
 #include "proto/errors.h"

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/ctl.h"
+#include "ctl/ctl.h"
 #include "proto/mp.h"
 
 /* Length of the valid UTF-8 sequence at p, or 0 (overlong forms,

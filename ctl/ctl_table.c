@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/ctl.h"
+#include "ctl/ctl.h"
 
 #define COLUMN_GAP 2
 

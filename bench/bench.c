@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "client/bench.h"
+#include "bench/bench.h"
 #include "common/config.h"
 
 #define EXIT_FAILED 1

@@ -3,7 +3,7 @@
  * run of any length costs one fixed array per thread and percentiles come
  * out within about 1.6%.
  */
-#include "client/bench.h"
+#include "bench/bench.h"
 
 #define HALF_SUB (HIST_SUB / 2)
 

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "client/ctl.h"
+#include "ctl/ctl.h"
 
 /* Parses the common options only; positional arguments are argv[optind..]. */
 static int no_own_options(struct ctl *ctl, int argc, char **argv)
