@@ -132,6 +132,15 @@ class TestInstalledClient(DaemonTest):
         self.assertTrue(exported)
         self.assertEqual([n for n in exported if not n.startswith("qmgr_")], [])
 
+    def test_static_library_defines_only_qmgr_names(self):
+        """A static link must not collide with a user's names (log_*, bytes_*, mp_*)."""
+        lib = self.installed("lib*/libqmgr-client.a")
+        out = subprocess.run(["nm", "-g", "--defined-only", lib], capture_output=True,
+                             check=True).stdout.decode()
+        names = [line.split()[-1] for line in out.splitlines() if len(line.split()) == 3]
+        self.assertIn("qmgr_open", names)
+        self.assertEqual([n for n in names if not n.startswith("qmgr_")], [])
+
     def test_pkg_config(self):
         libdir = os.path.dirname(self.installed("lib*/libqmgr-client.so.0"))
         env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(libdir, "pkgconfig"))
