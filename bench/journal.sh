@@ -12,7 +12,7 @@ build=${1:-$root/build-bench}
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DQMGR_TESTS=OFF >/dev/null
 cmake --build "$build" --target qmgrd qmgr-bench -j"$(nproc)" >/dev/null
 qmgrd=$build/server/qmgrd
-bench=$build/qmgr-bench
+bench=$build/bench/qmgr-bench
 tmp=$(mktemp -d /tmp/qmgr-journal-bench-XXXXXX)
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT

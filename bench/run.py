@@ -426,7 +426,7 @@ class Context:
     def __init__(self, a):
         self.out = a.out
         self.build = a.build
-        self.bench = os.path.join(a.build, "qmgr-bench")
+        self.bench = os.path.join(a.build, "bench", "qmgr-bench")
         self.runs = a.runs
         self.quiet_max = a.quiet_max
         self.peers = copy_peers(a.out)
