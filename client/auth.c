@@ -1,5 +1,5 @@
 /*
- * The client side of the handshake (PROTOCOL.md §2): proto/handshake.c
+ * The client side of the handshake (docs/protocol.md §2): proto/handshake.c
  * decides, this file does the I/O. Both MACs are checked: the daemon must
  * prove it holds the key too.
  */

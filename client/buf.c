@@ -1,4 +1,4 @@
-/* The buf.* methods of PROTOCOL.md: a send for each, and its blocking call. */
+/* The buf.* methods of docs/protocol.md: a send for each, and its blocking call. */
 #include <stdlib.h>
 #include <string.h>
 

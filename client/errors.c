@@ -1,4 +1,4 @@
-/* qmgr_strerror: the daemon's codes (PROTOCOL.md) and the client's own. */
+/* qmgr_strerror: the daemon's codes (docs/protocol.md) and the client's own. */
 #include "client/internal.h"
 #include "proto/errors.h"
 

@@ -163,7 +163,7 @@ void wire_drop(struct qmgr_conn *c, int code, const char *why);
 
 /* ---- auth.c ---- */
 
-/* The handshake of PROTOCOL.md §2 on a freshly connected c->fd. */
+/* The handshake of docs/protocol.md §2 on a freshly connected c->fd. */
 int auth_handshake(struct qmgr_conn *c);
 
 /* ---- pipeline.c: requests and replies ---- */

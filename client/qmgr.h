@@ -3,7 +3,7 @@
  *
  * qmgrd holds named queues and bufs (key/value maps of counters and values);
  * this library connects to it over TCP or a Unix socket, authenticates with a
- * shared authkey, and calls the methods of the wire protocol (PROTOCOL.md).
+ * shared authkey, and calls the methods of the wire protocol (docs/protocol.md).
  *
  *     qmgr_conn *c;
  *     if (qmgr_connect_env(&c) != QMGR_OK) ...;          // QMGR_ADDR, QMGR_AUTHKEY_FILE
@@ -24,7 +24,7 @@
  *
  * ERRORS. Every function that can fail returns QMGR_OK (0) or a negative
  * QMGR_E* code: the daemon's error codes negated (QMGR_ENOENT = -1 ...
- * QMGR_ESHUTDOWN = -14, PROTOCOL.md "Errors") or a client-side code
+ * QMGR_ESHUTDOWN = -14, docs/protocol.md "Errors") or a client-side code
  * (QMGR_ECONN and below). qmgr_strerror() names a code; qmgr_last_error()
  * gives the message of the connection's latest failure (the daemon's own text
  * for daemon errors, the system's for I/O errors).
@@ -78,7 +78,7 @@ extern "C" {
 
 enum qmgr_error {
     QMGR_OK = 0,
-    /* The daemon's errors (PROTOCOL.md), negated. */
+    /* The daemon's errors (docs/protocol.md), negated. */
     QMGR_ENOENT = -1,     /* no object of that name */
     QMGR_ETYPE = -2,      /* the object is of the other type */
     QMGR_EFULL = -3,      /* queue full and the timeout ran out */

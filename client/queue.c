@@ -1,4 +1,4 @@
-/* The queue.* methods of PROTOCOL.md: a send for each, and its blocking call. */
+/* The queue.* methods of docs/protocol.md: a send for each, and its blocking call. */
 #include <stdlib.h>
 #include <string.h>
 

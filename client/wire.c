@@ -1,5 +1,5 @@
 /*
- * Frames on the socket (PROTOCOL.md §1). Requests are queued in c->out and
+ * Frames on the socket (docs/protocol.md §1). Requests are queued in c->out and
  * written in batches; replies are read in large chunks into c->in and cut
  * into frames there, except a frame too big for the chunk, which is read
  * straight into its own allocation (its payload is never copied). Each

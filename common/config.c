@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #define MIB (UINT64_C(1) << 20)
-/* A frame's length is a signed 32-bit number (PROTOCOL.md §1). */
+/* A frame's length is a signed 32-bit number (docs/protocol.md §1). */
 #define MAX_MESSAGE_LIMIT UINT64_C(2147483647)
 #define MIN_MESSAGE_LIMIT 1024
 

@@ -1,5 +1,5 @@
 /*
- * qmgrd's configuration (DESIGN.md "Configuration and command line"): an INI
+ * qmgrd's configuration (conf/qmgrd.conf lists every option): an INI
  * file read with libinih, sections [qmgrd], [queue NAME] and [buf NAME].
  * Clients (qmgrctl, the library) read the same file for the address and key.
  */
@@ -48,7 +48,7 @@ struct qm_config {
     size_t nobjects;
 };
 
-/* Fills in every default (DESIGN.md), with no objects. */
+/* Fills in every default (conf/qmgrd.conf), with no objects. */
 void config_init(struct qm_config *c);
 /* Reads an INI file over the defaults (not over c's current values). On error
  * returns false with "FILE:LINE: reason" ("FILE: reason" if it cannot be read)

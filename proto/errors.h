@@ -1,4 +1,4 @@
-/* Error codes of PROTOCOL.md ("Errors"), shared by the daemon and clients. */
+/* Error codes of docs/protocol.md ("Errors"), shared by the daemon and clients. */
 #ifndef QMGR_PROTO_ERRORS_H
 #define QMGR_PROTO_ERRORS_H
 

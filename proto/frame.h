@@ -1,4 +1,4 @@
-/* Frames of PROTOCOL.md §1: a 4-byte big-endian signed length, then the payload. */
+/* Frames of docs/protocol.md §1: a 4-byte big-endian signed length, then the payload. */
 #ifndef QMGR_PROTO_FRAME_H
 #define QMGR_PROTO_FRAME_H
 

@@ -1,6 +1,6 @@
 /*
  * The mutual HMAC authkey handshake of Python's multiprocessing.connection
- * (PROTOCOL.md §2), as pure state machines with no I/O: each side is fed one
+ * (docs/protocol.md §2), as pure state machines with no I/O: each side is fed one
  * complete frame payload at a time and hands back the payload to send, so the
  * daemon, the client library and the fuzzer drive the same code.
  */

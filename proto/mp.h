@@ -4,7 +4,7 @@
  * mp_scan() validates one object before anything else looks at it: every
  * declared str/bin/ext length and array/map count is bounded by the bytes left,
  * nesting is capped and 0xc1 is refused (msgpack-c would otherwise reserve
- * memory from declared counts; see LIBS.md §2). The reader is a zero-copy
+ * memory from declared counts; docs/design.md). The reader is a zero-copy
  * cursor: strings, binaries and whole sub-values come back as slices of the
  * input, so an item can be stored and returned byte for byte. Every reader
  * call also checks bounds, so a cursor never runs past its end even on input

@@ -1,5 +1,5 @@
 /*
- * msgpack-RPC messages of PROTOCOL.md §3, one per frame.
+ * msgpack-RPC messages of docs/protocol.md §3, one per frame.
  *
  * Decoding validates the frame with mp_scan() and reads it with the zero-copy
  * cursor of mp.h: the request's params stay in the frame, so items can be

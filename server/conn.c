@@ -168,7 +168,7 @@ static void handle_request_frame(struct conn *c, const uint8_t *p, size_t len)
         return;
     }
     if (kind == RPC_NOTIFICATION)
-        return; /* v1 defines none; PROTOCOL.md says to ignore them */
+        return; /* v1 defines none; docs/protocol.md says to ignore them */
     c->ops++;
     c->srv->counters.ops++;
     input_request(&c->session, &req, clock_now());

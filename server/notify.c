@@ -1,4 +1,5 @@
-/* sd_notify(3)'s datagram protocol, written directly (LIBS.md §6 says why). */
+/* sd_notify(3)'s datagram protocol, written directly rather than linking
+ * libsystemd, whose Debian package pins an exact libsystemd0 (docs/design.md). */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * The daemon's data model: queues, bufs, the parked requests and leases that
  * tie them to connections, and the registry of named objects. No libevent
  * types here: everything in queue.c, buf.c, itemq.c and registry.c can be
- * driven by a unit test with no event loop (STYLE.md).
+ * driven by a unit test with no event loop (docs/design.md).
  */
 #ifndef QMGR_SERVER_OBJECTS_H
 #define QMGR_SERVER_OBJECTS_H

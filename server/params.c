@@ -68,7 +68,7 @@ static int read_timeout(struct mp_reader *r, double *timeout, const char **detai
         *timeout = -1;
         return QM_OK;
     }
-    /* Any non-negative integer is seconds (PROTOCOL.md), up to 2^64 - 1:
+    /* Any non-negative integer is seconds (docs/protocol.md), up to 2^64 - 1:
      * one too large to matter is a long wait, not an error. */
     if (mp_read_uint(r, &whole)) {
         *timeout = whole > TIMEOUT_FOREVER_S ? -1 : (double)whole;

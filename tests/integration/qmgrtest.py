@@ -2,7 +2,7 @@
 
 Starts a real daemon (``$QMGRD``) on an ephemeral port with a config written to
 a fresh temporary directory, and talks to it over plain sockets with a minimal
-client implementing PROTOCOL.md: frames (§1), the 3.12-form mutual HMAC-SHA256
+client implementing docs/protocol.md: frames (§1), the 3.12-form mutual HMAC-SHA256
 handshake (§2) and msgpack-RPC (§3).
 
 Only the standard library and msgpack are used. Nothing here synchronises with
@@ -41,7 +41,7 @@ STOP_TIMEOUT = 60.0 * SCALE      # SIGTERM until exit
 POLL_TIMEOUT = 30.0 * SCALE      # wait_until default
 
 # ---------------------------------------------------------------------------
-# Protocol constants (PROTOCOL.md)
+# Protocol constants (docs/protocol.md)
 
 CHALLENGE = b"#CHALLENGE#"
 WELCOME = b"#WELCOME#"
@@ -214,7 +214,7 @@ def _deadline(timeout):
 class Client:
     """One connection to the daemon over a plain socket.
 
-    ``handshake=True`` runs PROTOCOL.md §2 (3.12 form, sha256) at once.
+    ``handshake=True`` runs docs/protocol.md §2 (3.12 form, sha256) at once.
     """
 
     def __init__(self, port, key=None, host="127.0.0.1", handshake=True, timeout=CALL_TIMEOUT):
@@ -329,7 +329,7 @@ class Client:
         self.buf += chunk
         return True
 
-    # -- handshake (PROTOCOL.md §2) ----------------------------------------
+    # -- handshake (docs/protocol.md §2) ----------------------------------------
 
     def read_challenge(self):
         """Step 1: returns the payload after #CHALLENGE# ("{sha256}" . Rs)."""

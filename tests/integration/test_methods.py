@@ -1,4 +1,4 @@
-"""Every row of PROTOCOL.md's method table and every error code, against a
+"""Every row of docs/protocol.md's method table and every error code, against a
 real qmgrd over a real socket."""
 
 import math

@@ -1308,7 +1308,7 @@ class FakeConn:
         return self.recv_exact(n)
 
     def handshake(self, key, step5_key=None):
-        """The server side of PROTOCOL.md section 2. step5_key: answer the
+        """The server side of docs/protocol.md section 2. step5_key: answer the
         client's challenge with another key (a server that lacks the key)."""
         rs = os.urandom(40)
         self.send_frame(CHALLENGE + SHA + rs)

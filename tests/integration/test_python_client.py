@@ -1,5 +1,5 @@
 """Python's own multiprocessing.connection.Client talks to qmgrd, exactly as
-in PROTOCOL.md's snippet. Debian's python is 3.11, whose Client speaks the
+in docs/protocol.md's snippet. Debian's python is 3.11, whose Client speaks the
 legacy HMAC-MD5 handshake: the daemon must be configured with
 auth_legacy_md5 = on."""
 

@@ -1,4 +1,4 @@
-/* buf semantics of PROTOCOL.md: incr, all-or-nothing update, set/get/del. */
+/* buf semantics of docs/protocol.md: incr, all-or-nothing update, set/get/del. */
 #include <check.h>
 #include <msgpack.h>
 #include <stdint.h>

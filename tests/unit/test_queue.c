@@ -1,4 +1,4 @@
-/* Queue semantics of PROTOCOL.md, with hooks that record what the server would answer. */
+/* Queue semantics of docs/protocol.md, with hooks that record what the server would answer. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 """One authenticated connection: frames, the handshake, msgpack-RPC messages.
 
-Frames are those of ``multiprocessing.connection`` (PROTOCOL.md §1): a 4-byte
+Frames are those of ``multiprocessing.connection`` (docs/protocol.md §1): a 4-byte
 big-endian signed length, then the payload. The handshake is the 3.12-form
 mutual HMAC-SHA256 challenge-response (§2, client side). After it, each frame
 holds one msgpack-RPC message (§3).
@@ -173,7 +173,7 @@ class Connection:
             self._start = self._end = 0  # the view stays valid: it is not overwritten yet
         return self._view[begin:begin + n]
 
-    # -- handshake (PROTOCOL.md §2) -----------------------------------------
+    # -- handshake (docs/protocol.md §2) -----------------------------------------
 
     def _handshake(self, key: bytes, deadline: Optional[float]) -> None:
         challenge = bytes(self._recv_frame(deadline, _HANDSHAKE_MAX))
@@ -197,7 +197,7 @@ class Connection:
             raise AuthenticationError("%s: the server does not hold the authkey" % self._where)
         self.send(_frame(_WELCOME))
 
-    # -- msgpack-RPC (PROTOCOL.md §3) ------------------------------------------
+    # -- msgpack-RPC (docs/protocol.md §3) ------------------------------------------
 
     def encode(self, method: str, params: Sequence[Any]) -> Tuple[int, bytes]:
         """A request frame and its msgid. Raises TypeError for a value msgpack

@@ -191,7 +191,7 @@ class Client:
                               _longest(r[2] for r in requests), read_only)
 
     def call(self, method: str, params: Sequence[Any] = ()) -> Any:
-        """A raw RPC (PROTOCOL.md §3): the result, or the daemon's error raised."""
+        """A raw RPC (docs/protocol.md §3): the result, or the daemon's error raised."""
         at = _TIMEOUT_PARAM.get(method)
         wait = params[at] if at is not None and len(params) > at else 0.0
         if not (wait is None or isinstance(wait, (int, float))):

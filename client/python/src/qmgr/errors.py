@@ -1,6 +1,6 @@
 """Exceptions: one class per daemon error code, plus the client-side ones.
 
-The daemon's codes (PROTOCOL.md "Errors") map to classes named after them.
+The daemon's codes (docs/protocol.md "Errors") map to classes named after them.
 Where Python's own ``queue`` / ``BaseManager`` code raises a standard
 exception, ours subclasses it too, so code written for a ``queue.Queue`` proxy
 (``except queue.Empty:``) keeps working unchanged.
