@@ -60,6 +60,7 @@ static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct conn *c = arg;
+    c->srv->now = clock_now();
     c->srv->counters.auth_failures++;
     qm_log_limited(&peer_fault_log, LOG_WARNING, "client %llu (%s): handshake timed out; closing",
                    (unsigned long long)conn_id(c), c->peer);
@@ -105,7 +106,7 @@ static void enter_closed(struct conn *c)
     event_del(c->write_ev);
     if (c->handshake_timer)
         event_del(c->handshake_timer);
-    input_close(&c->session, clock_now());
+    input_close(&c->session, c->srv->now);
     if (c->flush_queued) {
         TAILQ_REMOVE(&c->srv->flush_list, c, flush_link);
         c->flush_queued = false;
@@ -171,7 +172,7 @@ static void handle_request_frame(struct conn *c, const uint8_t *p, size_t len)
         return; /* v1 defines none; docs/protocol.md says to ignore them */
     c->ops++;
     c->srv->counters.ops++;
-    input_request(&c->session, &req, clock_now());
+    input_request(&c->session, &req, c->srv->now);
 }
 
 static bool output_over_limit(const struct conn *c)
@@ -202,7 +203,7 @@ void conn_count_memory(struct conn *c)
     m->used = m->used - c->memory_counted + now;
     c->memory_counted = now;
     if (!c->session.getters_suspended && c->state == CONN_READY && output_over_limit(c))
-        input_suspend(&c->session, clock_now());
+        input_suspend(&c->session, c->srv->now);
 }
 
 /* Handles every complete frame in p[0..n); returns the bytes consumed. */
@@ -333,6 +334,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct conn *c = arg;
+    c->srv->now = clock_now();
     conn_read(c);
 }
 
@@ -378,7 +380,7 @@ void conn_flush(struct conn *c)
     conn_count_memory(c);
     bool caught_up = session_output_pending(s) <= c->srv->config.max_output / 2;
     if (caught_up && s->getters_suspended && c->state == CONN_READY)
-        input_resume(s, clock_now());
+        input_resume(s, c->srv->now);
     if (caught_up && c->read_paused && c->state == CONN_READY)
         resume_reading(c);
 }
@@ -388,6 +390,7 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct conn *c = arg;
+    c->srv->now = clock_now();
     conn_flush(c);
 }
 
@@ -559,7 +562,9 @@ static void on_waiter_timeout(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct waiter *w = arg;
-    input_expire(w->session, w->id, clock_now());
+    struct server *srv = w->session->st->env_ctx;
+    srv->now = clock_now();
+    input_expire(w->session, w->id, srv->now);
 }
 
 static bool timer_start(struct state *st, struct waiter *w, double timeout)

@@ -49,7 +49,7 @@ static void begin_shutdown(struct server *srv, int signo)
     for (c = TAILQ_FIRST(&srv->conns); c; c = next) {
         next = TAILQ_NEXT(c, link);
         if (c->state == CONN_READY) {
-            input_shutdown(&c->session, clock_now());
+            input_shutdown(&c->session, srv->now);
             conn_set_state(c, CONN_CLOSING); /* closed once its replies are out */
         } else {
             conn_close(c, NULL);
@@ -98,6 +98,7 @@ static void on_signal(evutil_socket_t signo, short what, void *arg)
 {
     (void)what;
     struct server *srv = arg;
+    srv->now = clock_now();
     if (signo == SIGHUP)
         reload(srv);
     else
@@ -156,6 +157,7 @@ static void commit_journal(struct server *srv)
 static void finish_turn(struct server *srv)
 {
     struct conn *c;
+    srv->now = clock_now();
     commit_journal(srv);
     while ((c = TAILQ_FIRST(&srv->flush_list))) {
         TAILQ_REMOVE(&srv->flush_list, c, flush_link);
@@ -199,6 +201,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct server *srv = arg;
+    srv->now = clock_now();
     /* A compaction forks a snapshot of memory: what this turn changed must
      * be in the file first, or the records would be in both. */
     commit_journal(srv);
@@ -259,7 +262,7 @@ bool server_init(struct server *srv, struct qm_config *config, const char *confi
 {
     srv->config = *config;
     srv->config_path = config_path;
-    srv->started = clock_now();
+    srv->started = srv->now = clock_now();
     TAILQ_INIT(&srv->conns);
     TAILQ_INIT(&srv->flush_list);
     TAILQ_INIT(&srv->closed_list);

@@ -85,6 +85,7 @@ struct server {
     uint32_t nhandshaking;
     uint64_t next_conn_id;
     double started;
+    double now; /* read once per event (a read serves many requests) */
     bool stopping;
     struct server_counters counters;
     uint8_t read_buf[READ_CHUNK];

@@ -29,7 +29,7 @@ set(qmgr_durability_suites
 )
 foreach(suite ${qmgr_durability_suites})
   add_test(NAME integration.${suite}
-           COMMAND /usr/bin/python3 -m unittest -v ${suite}
+           COMMAND ${Python3_EXECUTABLE} -m unittest -v ${suite}
            WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})
   set_tests_properties(integration.${suite} PROPERTIES
     ENVIRONMENT "QMGRD=$<TARGET_FILE:qmgrd>;PYTHONDONTWRITEBYTECODE=1"

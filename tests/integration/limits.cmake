@@ -17,7 +17,7 @@ set(qmgr_limits_suites
 )
 foreach(suite ${qmgr_limits_suites})
   add_test(NAME integration.test_limits.${suite}
-           COMMAND /usr/bin/python3 -m unittest -v test_limits.${suite}
+           COMMAND ${Python3_EXECUTABLE} -m unittest -v test_limits.${suite}
            WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})
   set_tests_properties(integration.test_limits.${suite} PROPERTIES
     ENVIRONMENT "QMGRD=$<TARGET_FILE:qmgrd>;PYTHONDONTWRITEBYTECODE=1"

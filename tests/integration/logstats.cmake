@@ -4,7 +4,7 @@
 if(TARGET qmgr-logstats-worker)
   foreach(suite TestExactTotals TestWorkerKilled TestEdgeLines)
     add_test(NAME integration.logstats.${suite}
-             COMMAND /usr/bin/python3 -m unittest -v test_logstats.${suite}
+             COMMAND ${Python3_EXECUTABLE} -m unittest -v test_logstats.${suite}
              WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})
     set_tests_properties(integration.logstats.${suite} PROPERTIES
       ENVIRONMENT "QMGRD=$<TARGET_FILE:qmgrd>;LOGSTATS_PRODUCER=$<TARGET_FILE:qmgr-logstats-producer>;LOGSTATS_WORKER=$<TARGET_FILE:qmgr-logstats-worker>;LOGSTATS_DUMPER=$<TARGET_FILE:qmgr-logstats-dumper>;PYTHONDONTWRITEBYTECODE=1"

@@ -5,7 +5,7 @@
 # while it holds a batch, checked against an independent recount.
 foreach(suite TestExactTotals TestWorkerKilled)
   add_test(NAME integration.logstats_py.${suite}
-           COMMAND /usr/bin/python3 -m unittest -v test_logstats_py.${suite}
+           COMMAND ${Python3_EXECUTABLE} -m unittest -v test_logstats_py.${suite}
            WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})
   set_tests_properties(integration.logstats_py.${suite} PROPERTIES
     ENVIRONMENT "QMGRD=$<TARGET_FILE:qmgrd>;PYTHONPATH=${CMAKE_SOURCE_DIR}/client/python/src;PYTHONDONTWRITEBYTECODE=1"

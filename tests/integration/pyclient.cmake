@@ -21,7 +21,7 @@ set(qmgr_pyclient_suites
 )
 foreach(suite ${qmgr_pyclient_suites})
   add_test(NAME integration.${suite}
-           COMMAND /usr/bin/python3 -m unittest -v ${suite}
+           COMMAND ${Python3_EXECUTABLE} -m unittest -v ${suite}
            WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})
   set_tests_properties(integration.${suite} PROPERTIES
     ENVIRONMENT "QMGRD=$<TARGET_FILE:qmgrd>;PYTHONDONTWRITEBYTECODE=1;PYTHONPATH=${CMAKE_SOURCE_DIR}/client/python/src;QMGR_BUILD_DIR=${CMAKE_BINARY_DIR};QMGR_CMAKE=${CMAKE_COMMAND}"

@@ -1,7 +1,6 @@
 # Integration tests: a real qmgrd driven over real sockets by Python's
-# standard library + python3-msgpack (Debian's /usr/bin/python3).
+# standard library + python3-msgpack (Debian's interpreter, Python3_EXECUTABLE).
 # One ctest entry per module (test_methods per class, so no entry is huge).
-set(QMGR_INTEGRATION_PYTHON /usr/bin/python3)
 set(qmgr_integration_suites
   test_methods.TestDiscovery
   test_methods.TestHandshakeKeys
@@ -16,7 +15,7 @@ set(qmgr_integration_suites
 )
 foreach(suite ${qmgr_integration_suites})
   add_test(NAME integration.${suite}
-           COMMAND ${QMGR_INTEGRATION_PYTHON} -m unittest -v ${suite}
+           COMMAND ${Python3_EXECUTABLE} -m unittest -v ${suite}
            WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
   set_tests_properties(integration.${suite} PROPERTIES
     ENVIRONMENT "QMGRD=$<TARGET_FILE:qmgrd>;PYTHONDONTWRITEBYTECODE=1"

@@ -743,30 +743,51 @@ END_TEST
 static Suite *client_integration_suite(void)
 {
     Suite *s = suite_create("client-integration");
-    struct {
-        const char *name;
-        const TTest *tests[12];
-    } cases[] = {
-        {"connect", {connect_by_key_keyfile_and_env, wrong_key_is_eauth, nothing_listening_is_econn,
-                     unix_socket}},
-        {"queue", {queue_handles_mirror_basemanager, put_get_bytes_and_raw, get_timeouts,
-                   put_full_queue, batches_stat_peek_purge, task_done_and_join,
-                   item_over_max_item_is_etoobig}},
-        {"buf", {buf_counters, buf_values_items_drain}},
-        {"daemon", {stats_objects_clients}},
-        {"pipeline", {pipelined_burst, parked_get_does_not_hold_back_later_requests,
-                      one_poll_loop_drives_several_connections}},
-        {"reconnect", {reconnect_across_restart, without_reconnect_the_caller_reconnects,
-                       parked_get_at_shutdown_is_eshutdown}},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_set_timeout(tc, 60);
-        for (size_t t = 0; cases[i].tests[t]; t++)
-            tcase_add_test(tc, cases[i].tests[t]);
-        suite_add_tcase(s, tc);
-    }
+    TCase *tc;
+    tc = tcase_create("connect");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, connect_by_key_keyfile_and_env);
+    tcase_add_test(tc, wrong_key_is_eauth);
+    tcase_add_test(tc, nothing_listening_is_econn);
+    tcase_add_test(tc, unix_socket);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("queue");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, queue_handles_mirror_basemanager);
+    tcase_add_test(tc, put_get_bytes_and_raw);
+    tcase_add_test(tc, get_timeouts);
+    tcase_add_test(tc, put_full_queue);
+    tcase_add_test(tc, batches_stat_peek_purge);
+    tcase_add_test(tc, task_done_and_join);
+    tcase_add_test(tc, item_over_max_item_is_etoobig);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("buf");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, buf_counters);
+    tcase_add_test(tc, buf_values_items_drain);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("daemon");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, stats_objects_clients);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("pipeline");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, pipelined_burst);
+    tcase_add_test(tc, parked_get_does_not_hold_back_later_requests);
+    tcase_add_test(tc, one_poll_loop_drives_several_connections);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("reconnect");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, reconnect_across_restart);
+    tcase_add_test(tc, without_reconnect_the_caller_reconnects);
+    tcase_add_test(tc, parked_get_at_shutdown_is_eshutdown);
+    suite_add_tcase(s, tc);
     return s;
 }
 

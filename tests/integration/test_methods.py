@@ -179,13 +179,14 @@ class TestDiscovery(Base):
             self.assertGreaterEqual(s[k], 0, k)
         for k in ("connections", "memory_bytes", "ops"):
             self.assertIsInstance(s[k], int, k)
-            self.assertGreaterEqual(s[k], 0, k)
+        self.assertGreater(s["memory_bytes"], 0)  # this connection is counted
         self.assertEqual(s["connections"], 1)
         c2 = self.client()
         self.assertEqual(c2.ping(), "pong")
         s2 = self.c.call("stats", [])
         self.assertEqual(s2["connections"], 2)
-        self.assertGreater(s2["ops"], s["ops"])
+        self.assertEqual(s2["ops"], s["ops"] + 2)  # c2's ping and this stats
+        self.assertGreater(s2["memory_bytes"], s["memory_bytes"])  # and c2
         self.assertGreaterEqual(s2["uptime_s"], s["uptime_s"])
 
     def test_stats_memory_bytes_counts_items(self):

@@ -9,7 +9,7 @@ exec ${QMGR_VALGRIND} --error-exitcode=99 --leak-check=full --errors-for-leak-ki
 " FILE_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
   foreach(module ${qmgr_integration_suites})
     add_test(NAME valgrind.integration.${module}
-             COMMAND /usr/bin/python3 -m unittest ${module}
+             COMMAND ${Python3_EXECUTABLE} -m unittest ${module}
              WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
     set_tests_properties(valgrind.integration.${module} PROPERTIES
       ENVIRONMENT "QMGRD=${QMGRD_VALGRIND_WRAPPER};QMGRTEST_TIMEOUT_SCALE=10"

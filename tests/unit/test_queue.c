@@ -397,26 +397,35 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("queue");
-    struct {
-        const char *name;
-        const TTest *tests[4];
-    } cases[] = {
-        {"basics", {fifo_and_counts, bounded_has_room, task_done_and_purge}},
-        {"getters", {getters_served_in_arrival_order, unparked_getter_is_not_served}},
-        {"putters", {putters_fill_room_in_order}},
-        {"join", {join_released_at_zero}},
-        {"leases", {leases_return_to_head_in_order, returned_leases_reach_parked_getter_oldest_first,
-                    task_done_cannot_settle_another_owners_lease,
-                    leases_are_settled_per_queue_and_counted}},
-        {"memory", {put_refused_over_max_memory, count_fitting_bounds_a_reply_but_takes_one}},
-        {"suspended", {suspended_getter_is_skipped_and_rejoins_at_the_back}},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        for (size_t j = 0; j < 4 && cases[i].tests[j]; j++)
-            tcase_add_test(tc, cases[i].tests[j]);
-        suite_add_tcase(s, tc);
-    }
+    TCase *tc;
+    tc = tcase_create("basics");
+    tcase_add_test(tc, fifo_and_counts);
+    tcase_add_test(tc, bounded_has_room);
+    tcase_add_test(tc, task_done_and_purge);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("getters");
+    tcase_add_test(tc, getters_served_in_arrival_order);
+    tcase_add_test(tc, unparked_getter_is_not_served);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("putters");
+    tcase_add_test(tc, putters_fill_room_in_order);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("join");
+    tcase_add_test(tc, join_released_at_zero);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("leases");
+    tcase_add_test(tc, leases_return_to_head_in_order);
+    tcase_add_test(tc, returned_leases_reach_parked_getter_oldest_first);
+    tcase_add_test(tc, task_done_cannot_settle_another_owners_lease);
+    tcase_add_test(tc, leases_are_settled_per_queue_and_counted);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("memory");
+    tcase_add_test(tc, put_refused_over_max_memory);
+    tcase_add_test(tc, count_fitting_bounds_a_reply_but_takes_one);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("suspended");
+    tcase_add_test(tc, suspended_getter_is_skipped_and_rejoins_at_the_back);
+    suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);
     int failed = srunner_ntests_failed(sr);
