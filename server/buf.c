@@ -43,6 +43,7 @@ struct buf *buf_new(const char *name, struct memory *memory)
         free(b);
         return NULL;
     }
+    b->name_len = strlen(name);
     b->memory = memory;
     return b;
 }
@@ -297,7 +298,7 @@ uint64_t buf_reply_bytes(const struct buf *b)
 
 bool buf_snapshot(const struct buf *b, record_fn *emit, void *ctx)
 {
-    struct record r = {.type = REC_BUF_SET, .name = b->name, .name_len = strlen(b->name)};
+    struct record r = {.type = REC_BUF_SET, .name = b->name, .name_len = b->name_len};
     for (const struct buf_entry *e = b->entries; e; e = e->hh.next) {
         r.key = e->key;
         r.key_len = e->keylen;

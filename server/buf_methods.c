@@ -31,7 +31,7 @@ static void pack_entry_value(msgpack_packer *pk, const struct buf_entry *e)
 static struct record buf_record(enum record_type type, const struct params *p)
 {
     const struct buf *b = p->object->u.buf;
-    return (struct record){.type = type, .name = b->name, .name_len = strlen(b->name),
+    return (struct record){.type = type, .name = b->name, .name_len = b->name_len,
                            .key = (const char *)p->str.p, .key_len = p->str.len};
 }
 

@@ -166,6 +166,7 @@ struct queue_hooks {
 
 struct queue {
     char *name;
+    size_t name_len; /* records carry it: not measured per change */
     uint64_t maxsize; /* 0: unbounded */
     bool redeliver;
     struct itemq items;
@@ -220,6 +221,12 @@ void queue_set_meta(struct queue *q, const uint64_t meta[META_FIELDS]);
 /* Emits the records that rebuild q's items and counters (not its leases). */
 bool queue_snapshot(const struct queue *q, record_fn *emit, void *ctx);
 
+/* Whether serving q can do anything: someone waits in one of its lines. */
+static inline bool queue_has_waiters(const struct queue *q)
+{
+    return !TAILQ_EMPTY(&q->getters) || !TAILQ_EMPTY(&q->putters) || !TAILQ_EMPTY(&q->joiners);
+}
+
 /* Parking: the waiter joins the queue's FIFO of its kind. */
 void queue_park(struct queue *q, struct waiter *w);
 /* Unlinks a waiter whose timer fired or whose owner went away. */
@@ -268,6 +275,7 @@ struct buf_entry {
 
 struct buf {
     char *name;
+    size_t name_len;
     struct buf_entry *entries; /* uthash head */
     uint64_t reply_bytes;      /* what the entries take in a reply, at most */
     struct memory *memory;

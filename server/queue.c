@@ -22,6 +22,7 @@ struct queue *queue_new(const char *name, uint64_t maxsize, bool redeliver, stru
         free(q);
         return NULL;
     }
+    q->name_len = strlen(name);
     q->maxsize = maxsize;
     q->redeliver = redeliver;
     q->memory = memory;
@@ -270,7 +271,7 @@ void queue_set_meta(struct queue *q, const uint64_t meta[META_FIELDS])
 
 bool queue_snapshot(const struct queue *q, record_fn *emit, void *ctx)
 {
-    struct record r = {.type = REC_PUT, .name = q->name, .name_len = strlen(q->name)};
+    struct record r = {.type = REC_PUT, .name = q->name, .name_len = q->name_len};
     struct itemq_iter it;
     itemq_iter_init(&q->items, &it);
     while (itemq_iter_next(&it, &r.value))
@@ -428,7 +429,8 @@ void queue_return_leases(struct lease_owner *owner, struct queue_set *touched)
 {
     struct lease_group *g;
     while ((g = TAILQ_FIRST(&owner->groups))) {
-        queue_set_add(touched, g->queue);
+        if (queue_has_waiters(g->queue))
+            queue_set_add(touched, g->queue);
         return_group(g);
         group_release_if_empty(owner, g);
     }

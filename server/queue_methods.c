@@ -12,7 +12,7 @@ static void pack_item(void *ctx, const uint8_t *item, size_t len)
 
 static struct record queue_record(enum record_type type, const struct queue *q)
 {
-    return (struct record){.type = type, .name = q->name, .name_len = strlen(q->name)};
+    return (struct record){.type = type, .name = q->name, .name_len = q->name_len};
 }
 
 /* Room for a new put: parked putters came first and keep their turn. */
@@ -61,7 +61,7 @@ static int check_items(const struct session *s, const struct params *p, struct m
     /* The items, and their journal records until the turn ends. */
     const struct queue *q = p->object->u.queue;
     uint64_t records = record_log_cost(s->st->log, p->list_len,
-                                       all->len + (uint64_t)p->list_len * strlen(q->name));
+                                       all->len + (uint64_t)p->list_len * q->name_len);
     if (!memory_fits(q->memory, all->len + records))
         return QM_ENOMEM;
     return QM_OK;

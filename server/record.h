@@ -46,10 +46,12 @@ struct record {
     const char *key;
     size_t key_len;
     bool value_is_number; /* BUF_SET: number holds the value, not value */
-    struct mp_number number; /* BUF_INCR: the delta */
-    struct mp_reader map;    /* BUF_SET_MANY, BUF_UPDATE: the pairs, checked */
-    uint32_t npairs;
-    uint64_t meta[META_FIELDS];
+    uint32_t npairs;         /* BUF_SET_MANY, BUF_UPDATE */
+    union {
+        struct mp_number number; /* BUF_INCR: the delta; BUF_SET: the value */
+        struct mp_reader map;    /* BUF_SET_MANY, BUF_UPDATE: the pairs, checked */
+        uint64_t meta[META_FIELDS]; /* QUEUE_META */
+    };
 };
 
 /* Bytes a record adds beyond its names and values when encoded, at most:

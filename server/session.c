@@ -21,11 +21,6 @@ void session_free(struct session *s)
     bytes_free(&s->out);
 }
 
-size_t session_output_pending(const struct session *s)
-{
-    return s->out.len - s->out_off;
-}
-
 void session_sent(struct session *s, size_t n)
 {
     s->out_off += n;

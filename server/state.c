@@ -129,7 +129,7 @@ static int apply_queue(struct state *st, struct queue *q, const struct record *r
     default:
         return QM_ETYPE;
     }
-    if (rc == QM_OK)
+    if (rc == QM_OK && queue_has_waiters(q))
         queue_set_add(&st->touched, q);
     return rc;
 }
@@ -238,7 +238,7 @@ struct lease_emit {
 static void emit_lease(void *ctx, const struct queue *q, const struct lease *l)
 {
     struct lease_emit *le = ctx;
-    size_t name_len = strlen(q->name);
+    size_t name_len = q->name_len;
     struct record put = {.type = REC_PUT, .name = q->name, .name_len = name_len,
                          .value = {l->item, l->len}};
     struct record take = {.type = REC_TAKE, .name = q->name, .name_len = name_len,

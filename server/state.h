@@ -117,7 +117,10 @@ bool session_init(struct session *s, struct state *st, uint64_t id);
 /* Frees what input_close() left (the reply buffer). */
 void session_free(struct session *s);
 /* Reply bytes built and not yet sent. */
-size_t session_output_pending(const struct session *s);
+static inline size_t session_output_pending(const struct session *s)
+{
+    return s->out.len - s->out_off;
+}
 /* The transport sent n more bytes of s->out. */
 void session_sent(struct session *s, size_t n);
 /* Bytes one more delivery may add to s's replies (get_many takes fewer

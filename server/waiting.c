@@ -132,7 +132,7 @@ static bool feed_items(struct waiter *w)
 {
     struct state *st = w->session->st;
     struct queue *q = w->queue;
-    struct record r = {.type = REC_PUT, .name = q->name, .name_len = strlen(q->name)};
+    struct record r = {.type = REC_PUT, .name = q->name, .name_len = q->name_len};
     bool moved = false;
     while (w->pending_off < w->pending.len && queue_has_room(q)) {
         struct mp_reader items;
