@@ -20,43 +20,11 @@ struct method {
 static const struct method methods[] = {QMGR_METHODS(METHOD_ROW)};
 #undef METHOD_ROW
 
-/* Every request looks its method up: an open-addressing table over the
- * name's length and last two bytes, so that one memcmp decides (a linear
- * walk of the table was 5% of a pipelined request's instructions). */
-#define METHOD_SLOTS 64
-#define METHOD_COUNT (sizeof methods / sizeof methods[0])
-_Static_assert(METHOD_COUNT < METHOD_SLOTS / 2, "the method table wants more slots");
-
-static unsigned method_slot(const char *name, uint32_t len)
-{
-    unsigned h = len * 31u + (uint8_t)name[len - 1] * 7u + (uint8_t)name[len > 1 ? len - 2 : 0];
-    return h % METHOD_SLOTS;
-}
-
-static const struct method *const *method_slots(void)
-{
-    static const struct method *slots[METHOD_SLOTS];
-    static bool built;
-    if (!built) {
-        for (size_t i = 0; i < METHOD_COUNT; i++) {
-            unsigned h = method_slot(methods[i].name, methods[i].name_len);
-            while (slots[h])
-                h = (h + 1) % METHOD_SLOTS;
-            slots[h] = &methods[i];
-        }
-        built = true;
-    }
-    return slots;
-}
-
 static const struct method *find_method(const char *name, uint32_t len)
 {
-    if (len == 0)
-        return NULL;
-    const struct method *const *slots = method_slots();
-    for (unsigned h = method_slot(name, len); slots[h]; h = (h + 1) % METHOD_SLOTS)
-        if (slots[h]->name_len == len && memcmp(slots[h]->name, name, len) == 0)
-            return slots[h];
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        if (methods[i].name_len == len && memcmp(methods[i].name, name, len) == 0)
+            return &methods[i];
     return NULL;
 }
 

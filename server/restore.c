@@ -193,9 +193,6 @@ static bool finish(struct restore *rs, struct journal *j, struct journal_image *
         drop_orphans(rs);
     journal_abandon_read(img);
     st->log = NULL;
-    /* Nothing waits during a restore: this only empties the set, which
-     * holds stand-ins about to be freed. */
-    state_serve(st);
     if (ok && !journal_hold_pending(j)) {
         snprintf(err, errlen, "%s: out of memory recording the replay", journal_path(j));
         ok = false;
@@ -235,7 +232,8 @@ bool state_restore(struct state *st, struct journal *j, unsigned flags, uint64_t
         return_open_leases(&rs); /* into the queues, which the caller frees */
     st->memory.max = max_memory;
     st->resolve = NULL;
-    state_serve(st);
+    /* Nothing waits during a restore, so no queue was touched (state_apply
+     * lists only queues with waiters) and none is left to serve. */
     registry_free(&rs.orphans);
     if (!ok) {
         journal_discard_unwritten(j);

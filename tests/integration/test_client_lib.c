@@ -740,21 +740,25 @@ START_TEST(parked_get_at_shutdown_is_eshutdown)
 }
 END_TEST
 
+/* Each case starts its own daemon (setup) and may take a minute. */
+static TCase *with_daemon(TCase *tc)
+{
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    return tc;
+}
+
 static Suite *client_integration_suite(void)
 {
     Suite *s = suite_create("client-integration");
     TCase *tc;
-    tc = tcase_create("connect");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
+    tc = with_daemon(tcase_create("connect"));
     tcase_add_test(tc, connect_by_key_keyfile_and_env);
     tcase_add_test(tc, wrong_key_is_eauth);
     tcase_add_test(tc, nothing_listening_is_econn);
     tcase_add_test(tc, unix_socket);
     suite_add_tcase(s, tc);
-    tc = tcase_create("queue");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
+    tc = with_daemon(tcase_create("queue"));
     tcase_add_test(tc, queue_handles_mirror_basemanager);
     tcase_add_test(tc, put_get_bytes_and_raw);
     tcase_add_test(tc, get_timeouts);
@@ -763,27 +767,19 @@ static Suite *client_integration_suite(void)
     tcase_add_test(tc, task_done_and_join);
     tcase_add_test(tc, item_over_max_item_is_etoobig);
     suite_add_tcase(s, tc);
-    tc = tcase_create("buf");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
+    tc = with_daemon(tcase_create("buf"));
     tcase_add_test(tc, buf_counters);
     tcase_add_test(tc, buf_values_items_drain);
     suite_add_tcase(s, tc);
-    tc = tcase_create("daemon");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
+    tc = with_daemon(tcase_create("daemon"));
     tcase_add_test(tc, stats_objects_clients);
     suite_add_tcase(s, tc);
-    tc = tcase_create("pipeline");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
+    tc = with_daemon(tcase_create("pipeline"));
     tcase_add_test(tc, pipelined_burst);
     tcase_add_test(tc, parked_get_does_not_hold_back_later_requests);
     tcase_add_test(tc, one_poll_loop_drives_several_connections);
     suite_add_tcase(s, tc);
-    tc = tcase_create("reconnect");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
+    tc = with_daemon(tcase_create("reconnect"));
     tcase_add_test(tc, reconnect_across_restart);
     tcase_add_test(tc, without_reconnect_the_caller_reconnects);
     tcase_add_test(tc, parked_get_at_shutdown_is_eshutdown);
