@@ -1,0 +1,60 @@
+#!/usr/bin/python3
+"""Two qmgrd builds against each other, same run: one qmgr-bench client (the
+first build's), pinned to CPU 0, rounds alternating which build goes first.
+
+    bench/ab.py OLD_BUILD NEW_BUILD [--rounds 4]
+
+Prints each workload's ops/s per round and the median ratio new/old."""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run as bench_run  # noqa: E402
+
+WORKLOADS = {
+    "putget c1 P1": ["-w", "putget", "-c", "1", "-P", "1", "-n", "400000", "-t", "3"],
+    "putget c1 P64": ["-w", "putget", "-c", "1", "-P", "64", "-n", "6000000", "-t", "3"],
+    "batch 64, 16 in flight": ["-w", "batch", "-c", "1", "-P", "64", "-W", "16", "-n", "30000000",
+                               "-t", "3"],
+}
+
+
+def client_of(build):
+    for rel in ("bench/qmgr-bench", "qmgr-bench"):
+        path = os.path.join(build, rel)
+        if os.path.exists(path):
+            return path
+    sys.exit("no qmgr-bench in %s" % build)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("old")
+    ap.add_argument("new")
+    ap.add_argument("--rounds", type=int, default=4)
+    a = ap.parse_args()
+    client = client_of(a.old)
+    builds = [("old", a.old), ("new", a.new)]
+    figures = {(b, w): [] for b, _ in builds for w in WORKLOADS}
+    for rnd in range(a.rounds):
+        for name, build in builds if rnd % 2 == 0 else builds[::-1]:
+            daemon = bench_run.Qmgrd(build, "same")
+            for w, args in WORKLOADS.items():
+                out = subprocess.run(["taskset", "-c", "0", client, "-a", daemon.addr, "-k",
+                                      daemon.keyfile] + args + ["--json"],
+                                     capture_output=True, text=True, check=True)
+                figures[(name, w)].append(json.loads(out.stdout)["ops_per_s"])
+            daemon.stop()
+    for w in WORKLOADS:
+        old, new = figures[("old", w)], figures[("new", w)]
+        print("%-24s old %s  new %s  new/old %.3f" % (
+            w, [round(x) for x in old], [round(x) for x in new],
+            statistics.median(new) / statistics.median(old)))
+
+
+if __name__ == "__main__":
+    main()
