@@ -14,7 +14,6 @@
 #include <time.h>
 
 #include "bench/bench.h"
-#include "common/config.h"
 
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
@@ -233,32 +232,25 @@ static int parse_options(int argc, char **argv, struct bench_opts *o, struct tar
 
 /* ---- Connections -------------------------------------------------------- */
 
-/* Flags and the config file are turned into the environment the library
- * reads, so every connection, and every later lookup, finds the daemon the
- * way any qmgr client does. Called before any thread starts. */
+/* The daemon the flags, the config file or the environment name (qmgr.h,
+ * "Finding the daemon") becomes the environment the library reads, so
+ * every connection finds it the way any qmgr client does. Called before any
+ * thread starts. */
 static int resolve_target(const struct target *t)
 {
-    struct qm_config cfg;
+    qmgr_target found;
     char err[512];
-    char *cfg_keyfile = NULL;
-    config_init(&cfg);
-    if (t->config && !config_load(&cfg, t->config, err, sizeof err)) {
-        config_free(&cfg);
+    int rc = qmgr_target_resolve(&found, t->addr, t->keyfile, t->config, err, sizeof err);
+    if (rc == QMGR_EINVAL)
         return usage_error("%s", err);
-    }
-    const char *addr = t->addr ? t->addr : t->config ? cfg.listen : NULL;
-    if (!t->keyfile && t->config)
-        cfg_keyfile = config_authkey_path(&cfg);
-    const char *keyfile = t->keyfile ? t->keyfile : cfg_keyfile;
-    int rc = 0;
-    if ((addr && setenv("QMGR_ADDR", addr, 1)) ||
-        (keyfile && setenv("QMGR_AUTHKEY_FILE", keyfile, 1))) {
+    if (!rc)
+        rc = qmgr_target_export(&found);
+    qmgr_target_free(&found);
+    if (rc) {
         fputs("qmgr-bench: out of memory\n", stderr);
-        rc = EXIT_FAILED;
+        return EXIT_FAILED;
     }
-    free(cfg_keyfile);
-    config_free(&cfg);
-    return rc;
+    return 0;
 }
 
 static int open_conn(qmgr_conn **out, char *err, size_t errlen)

@@ -1,4 +1,4 @@
-/* qmgr_strerror: the daemon's codes (docs/protocol.md) and the client's own. */
+/* Names and messages of the daemon's codes (docs/protocol.md) and the client's own. */
 #include "client/internal.h"
 #include "proto/errors.h"
 
@@ -13,7 +13,22 @@ const char *qmgr_strerror(int code)
     case QMGR_ECLIENTMEM: return "out of memory in the client";
     default: break;
     }
-    if (code < 0 && code >= -QM_ERROR_MAX)
-        return qm_error_message(-code);
+    if (code < 0 && code >= -PROTO_ERROR_MAX)
+        return proto_error_message(-code);
     return code < 0 && code > QMGR_ECONN ? "unknown error from the daemon" : "unknown error code";
+}
+
+const char *qmgr_error_name(int code)
+{
+    switch (code) {
+    case QMGR_OK: return "OK";
+    case QMGR_ECONN: return "ECONN";
+    case QMGR_EAUTH: return "EAUTH";
+    case QMGR_EPROTO: return "EPROTO";
+    case QMGR_EINVAL: return "EINVAL";
+    case QMGR_ECLIENTMEM: return "ECLIENTMEM";
+    default: break;
+    }
+    const char *name = code < 0 ? proto_error_name(-code) : NULL;
+    return name ? name : "EUNKNOWN";
 }

@@ -33,8 +33,8 @@ static int lookup_once(struct qmgr_conn *c, const char *method, const char *name
     return rc ? rc : result_descriptor(r, type, found);
 }
 
-int handle_open(struct qmgr_conn *c, const char *method, const char *name, const char *type,
-                struct handle *h)
+static int lookup(struct qmgr_conn *c, const char *method, const char *name, const char *type,
+                  char **found)
 {
     if (!c)
         return QMGR_EINVAL;
@@ -42,10 +42,39 @@ int handle_open(struct qmgr_conn *c, const char *method, const char *name, const
         return conn_fail(c, QMGR_EINVAL, "an object name and accessor cannot be empty");
     int rc, sent, tries = 0;
     do {
-        rc = lookup_once(c, method, name, type, &h->name, &sent);
+        rc = lookup_once(c, method, name, type, found, &sent);
     } while (conn_should_retry(c, sent, rc, &tries));
-    h->conn = rc ? NULL : c;
     return rc;
+}
+
+int handle_new(struct qmgr_conn *c, const char *method, const char *name, const char *type,
+               size_t size, struct handle **out)
+{
+    *out = NULL;
+    struct handle *h = calloc(1, size);
+    if (!h)
+        return c ? conn_fail(c, QMGR_ECLIENTMEM, "out of memory") : QMGR_ECLIENTMEM;
+    int rc = lookup(c, method, name, type, &h->name);
+    if (rc) {
+        free(h);
+        return rc;
+    }
+    h->conn = c;
+    *out = h;
+    return QMGR_OK;
+}
+
+void handle_free(struct handle *h)
+{
+    if (!h)
+        return;
+    free(h->name);
+    free(h);
+}
+
+struct qmgr_conn *handle_conn(const struct handle *h)
+{
+    return h ? h->conn : NULL;
 }
 
 int handle_invalid(const struct handle *h, const char *what)
@@ -63,9 +92,8 @@ int handle_begin(const struct handle *h, struct request *req, const char *method
     return rc;
 }
 
-void handle_release(struct handle *h)
+struct read_request handle_read(const struct handle *h, const char *method,
+                                enum reply_shape shape)
 {
-    free(h->name);
-    h->name = NULL;
-    h->conn = NULL;
+    return (struct read_request){.conn = handle_conn(h), .h = h, .method = method, .shape = shape};
 }

@@ -123,7 +123,7 @@ struct qmgr_buf {
     struct handle h;
 };
 
-/* ---- conn.c ---- */
+/* ---- connection.c ---- */
 
 /* Records the message of a failure on c and returns code. */
 int conn_fail(struct qmgr_conn *c, int code, const char *fmt, ...)
@@ -208,12 +208,38 @@ int result_descriptor(struct qmgr_reply *r, const char *want_type, char **name);
 
 /* ---- calls.c: one blocking call = send + wait + result ---- */
 
-int call_nil(struct qmgr_conn *c, int rc, uint32_t msgid);
-int call_count(struct qmgr_conn *c, int rc, uint32_t msgid, uint64_t *n);
-int call_number(struct qmgr_conn *c, int rc, uint32_t msgid, qmgr_number *n);
-int call_items(struct qmgr_conn *c, int rc, uint32_t msgid, qmgr_items *out);
-int call_map(struct qmgr_conn *c, int rc, uint32_t msgid, qmgr_map *out);
-int call_queue_info(struct qmgr_conn *c, int rc, uint32_t msgid, qmgr_queue_info *st);
+/*
+ * Waits for the reply to a request sent with return code `sent` and decodes
+ * it as the given shape into out: nothing (SHAPE_NIL, SHAPE_PONG; out NULL), a
+ * uint64_t (SHAPE_COUNT), a qmgr_number (SHAPE_NUMBER), a qmgr_items
+ * (SHAPE_VALUE, SHAPE_VALUE_LIST), a qmgr_map (SHAPE_MAP) or a
+ * qmgr_queue_info (SHAPE_QUEUE_STAT). A result struct is zeroed first, so
+ * freeing it after a failure is safe.
+ */
+int call_result(struct qmgr_conn *c, int sent, uint32_t msgid, enum reply_shape shape, void *out);
+
+/*
+ * A request that only reads: the method and its params, [handle's name]
+ * [key] [count], each present or not. Such a request may be sent again after
+ * a lost connection (qmgr_set_reconnect).
+ */
+struct read_request {
+    struct qmgr_conn *conn;
+    const struct handle *h; /* NULL: a daemon-wide call */
+    const char *method;
+    enum reply_shape shape;
+    const char *key;  /* buf.get */
+    bool has_count;   /* queue.peek */
+    uint32_t count;
+};
+
+/* Sends a read (the qmgr_send_* of ping, stats, qsize, buf.get, ...). */
+int read_send(struct read_request rq, uint32_t *msgid);
+/* Sends a read and takes its result as call_result does; sent again, once,
+ * on a new connection when the first was lost in flight. */
+int read_call(struct read_request rq, void *out);
+/* The same with the result decoded as another shape (a buf value as a number). */
+int read_call_as(struct read_request rq, enum reply_shape as, void *out);
 
 /* ---- pack.c: parameters ---- */
 

@@ -103,6 +103,9 @@ enum qmgr_error {
 
 /* "no object of that name", ... ; never NULL. */
 QMGR_API const char *qmgr_strerror(int code);
+/* The code's name without its QMGR_ prefix ("ENOENT", "ECONN"), as the daemon
+ * and the tools print it; "EUNKNOWN" for a code outside the enum. */
+QMGR_API const char *qmgr_error_name(int code);
 
 /* ---- Connections ------------------------------------------------------- */
 
@@ -133,6 +136,39 @@ QMGR_API int qmgr_create(qmgr_conn **out);
 QMGR_API int qmgr_open(qmgr_conn *c, const char *addr, const void *key, size_t keylen);
 QMGR_API int qmgr_open_keyfile(qmgr_conn *c, const char *addr, const char *keyfile);
 QMGR_API int qmgr_open_env(qmgr_conn *c);
+
+/* ---- Finding the daemon -------------------------------------------------
+ *
+ * Every qmgr program finds the daemon and its key by one rule, and a program
+ * of yours can offer the same options (-a/--addr, -k/--keyfile, -c/--config)
+ * with this. The address and the key file are each taken from the first of:
+ *   1. the argument addr / keyfile, when not NULL (the -a and -k flags);
+ *   2. the daemon's configuration file config, when not NULL (-c): its
+ *      `listen`, and its key file (authkey_file, else
+ *      $CREDENTIALS_DIRECTORY/authkey, else <state_dir>/authkey); the file
+ *      is read with qmgrd's own parser, so a file qmgrd refuses is refused;
+ *   3. $QMGR_ADDR and $QMGR_AUTHKEY_FILE, when set and not empty;
+ *   4. QMGR_DEFAULT_ADDR and the daemon's default key file (qmgr_open_env).
+ * So `-a HOST:PORT -c FILE` takes the address from -a and the key from FILE.
+ */
+typedef struct qmgr_target {
+    char *addr;    /* malloc'd */
+    char *keyfile; /* malloc'd */
+} qmgr_target;
+
+/* Fills t (free it with qmgr_target_free) by the rule above. On failure t is
+ * zeroed and err holds why: QMGR_EINVAL for a config file that cannot be
+ * read or is not valid ("FILE:LINE: reason"), QMGR_ECLIENTMEM. Reading the
+ * file uses the daemon's parser, which aborts the process if it cannot
+ * allocate the few strings of a configuration. */
+QMGR_API int qmgr_target_resolve(qmgr_target *t, const char *addr, const char *keyfile,
+                                 const char *config, char *err, size_t errlen);
+QMGR_API void qmgr_target_free(qmgr_target *t);
+/* Sets $QMGR_ADDR and $QMGR_AUTHKEY_FILE to t, so that the processes this
+ * one starts afterwards find the same daemon (not thread-safe: setenv). */
+QMGR_API int qmgr_target_export(const qmgr_target *t);
+/* qmgr_open_keyfile(c, t->addr, t->keyfile). */
+QMGR_API int qmgr_open_target(qmgr_conn *c, const qmgr_target *t);
 
 /* Closes the socket and frees c. Replies and results already taken stay
  * valid; handles may be closed before or after. NULL is a no-op. */

@@ -237,7 +237,7 @@ char *config_default_state_dir(void)
     return check_alloc(paths_default_state_dir());
 }
 
-char *config_authkey_path(const struct qm_config *c)
+char *config_authkey_path(const struct config *c)
 {
     if (c->authkey_file)
         return dup_string(c->authkey_file);
@@ -247,9 +247,9 @@ char *config_authkey_path(const struct qm_config *c)
     return path;
 }
 
-void config_init(struct qm_config *c)
+void config_init(struct config *c)
 {
-    *c = (struct qm_config){
+    *c = (struct config){
         .listen = dup_string(CONFIG_DEFAULT_LISTEN),
         .authkey_file = NULL,
         .state_dir = config_default_state_dir(),
@@ -269,7 +269,7 @@ void config_init(struct qm_config *c)
     };
 }
 
-static struct object_config *add_object(struct qm_config *c, enum object_type type, const char *name)
+static struct object_config *add_object(struct config *c, enum object_type type, const char *name)
 {
     c->objects = check_alloc(realloc(c->objects, (c->nobjects + 1) * sizeof *c->objects));
     struct object_config *o = &c->objects[c->nobjects++];
@@ -277,7 +277,7 @@ static struct object_config *add_object(struct qm_config *c, enum object_type ty
     return o;
 }
 
-void config_add_default_objects(struct qm_config *c)
+void config_add_default_objects(struct config *c)
 {
     struct object_config *q = add_object(c, OBJECT_QUEUE, "line_queue");
     q->accessor = dup_string("get_line_queue");
@@ -287,7 +287,7 @@ void config_add_default_objects(struct qm_config *c)
     b->accessor = dup_string("get_buf");
 }
 
-void config_free(struct qm_config *c)
+void config_free(struct config *c)
 {
     free(c->listen);
     free(c->authkey_file);
@@ -297,7 +297,7 @@ void config_free(struct qm_config *c)
         free(c->objects[i].accessor);
     }
     free(c->objects);
-    *c = (struct qm_config){0};
+    *c = (struct config){0};
 }
 
 /* ---- the options ------------------------------------------------------- */
@@ -307,7 +307,7 @@ enum value_kind { V_ADDRESS, V_PATH, V_NAME, V_BOOL, V_FSYNC, V_COUNT, V_SIZE, V
 struct option {
     const char *name;
     enum value_kind kind;
-    size_t offset; /* of the field, in struct qm_config or struct object_config */
+    size_t offset; /* of the field, in struct config or struct object_config */
     uint64_t min, max; /* V_COUNT and V_SIZE */
     bool queue_only;
 };
@@ -319,7 +319,7 @@ enum main_option {
     OPT_LOG_LEVEL, OPT_AUTH_LEGACY_MD5, MAIN_OPTION_COUNT
 };
 
-#define MAIN(field) offsetof(struct qm_config, field)
+#define MAIN(field) offsetof(struct config, field)
 static const struct option main_options[MAIN_OPTION_COUNT] = {
     [OPT_LISTEN] = {"listen", V_ADDRESS, MAIN(listen), 0, 0, false},
     [OPT_AUTHKEY_FILE] = {"authkey_file", V_PATH, MAIN(authkey_file), 0, 0, false},
@@ -366,7 +366,7 @@ struct object_lines {
 
 struct parser {
     FILE *file;
-    struct qm_config *config;
+    struct config *config;
     int lineno;
     enum section_kind section; /* SECTION_OBJECT: the last of config->objects */
     int main_lines[MAIN_OPTION_COUNT];
@@ -711,7 +711,7 @@ static int handle_key(void *user, const char *section, const char *name, const c
 
 static void check_limits(struct parser *p)
 {
-    const struct qm_config *c = p->config;
+    const struct config *c = p->config;
     if (c->max_item <= c->max_message)
         return;
     int item_line = p->main_lines[OPT_MAX_ITEM];
@@ -739,14 +739,14 @@ static bool parse_file(struct parser *p, const char *path, char *err, size_t err
     return true;
 }
 
-bool config_load(struct qm_config *c, const char *path, char *err, size_t errlen)
+bool config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "re");
     if (!f) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return false;
     }
-    struct qm_config loaded;
+    struct config loaded;
     config_init(&loaded);
     struct parser p = {.file = f, .config = &loaded};
     bool ok = parse_file(&p, path, err, errlen);

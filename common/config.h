@@ -27,7 +27,7 @@ struct object_config {
     bool redeliver;   /* queue */
 };
 
-struct qm_config {
+struct config {
     char *listen;       /* host:port, [v6]:port or unix:/path */
     char *authkey_file; /* NULL: <state_dir>/authkey */
     char *state_dir;
@@ -49,18 +49,18 @@ struct qm_config {
 };
 
 /* Fills in every default (conf/qmgrd.conf), with no objects. */
-void config_init(struct qm_config *c);
+void config_init(struct config *c);
 /* Reads an INI file over the defaults (not over c's current values). On error
  * returns false with "FILE:LINE: reason" ("FILE: reason" if it cannot be read)
  * in err and leaves c unchanged; on success frees c's old contents and replaces
  * them. c must be config_init'ed, loaded before, or zeroed. When the file
  * declares no objects, the default ones are added. Lines are at most 199
  * characters (libinih's buffer). */
-bool config_load(struct qm_config *c, const char *path, char *err, size_t errlen);
+bool config_load(struct config *c, const char *path, char *err, size_t errlen);
 /* Adds the default objects: queue line_queue (maxsize 200, redeliver on) and
  * buf flow_buf (accessor get_buf). */
-void config_add_default_objects(struct qm_config *c);
-void config_free(struct qm_config *c);
+void config_add_default_objects(struct config *c);
+void config_free(struct config *c);
 
 /* The state directory used when none is configured: $STATE_DIRECTORY (systemd),
  * /var/lib/qmgr for root, else $XDG_STATE_HOME/qmgr or ~/.local/state/qmgr.
@@ -68,7 +68,7 @@ void config_free(struct qm_config *c);
 char *config_default_state_dir(void);
 /* The authkey path a config implies: authkey_file, else
  * $CREDENTIALS_DIRECTORY/authkey when set, else <state_dir>/authkey. malloc'd. */
-char *config_authkey_path(const struct qm_config *c);
+char *config_authkey_path(const struct config *c);
 
 /* "64M", "16k", "1G", "123": bytes (K/M/G/T are powers of 1024, case does not
  * matter, "B" or "iB" may follow). False if malformed or above 2^64 - 1. */

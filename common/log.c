@@ -130,7 +130,7 @@ static void log_vformat(int priority, const char *fmt, va_list ap)
     write_line(line, len);
 }
 
-void qm_log(int priority, const char *fmt, ...)
+void log_write(int priority, const char *fmt, ...)
 {
     if (!log_enabled(priority))
         return;
@@ -149,7 +149,7 @@ void log_set_clock(double (*now)(void))
     limit_clock = now ? now : clock_now;
 }
 
-void qm_log_limited(struct log_ratelimit *rl, int priority, const char *fmt, ...)
+void log_write_limited(struct log_ratelimit *rl, int priority, const char *fmt, ...)
 {
     if (!log_enabled(priority))
         return;
@@ -158,7 +158,7 @@ void qm_log_limited(struct log_ratelimit *rl, int priority, const char *fmt, ...
 
     if (now - rl->window_start >= rl->interval_s) {
         if (rl->suppressed)
-            qm_log(priority, "%lu similar messages suppressed", rl->suppressed);
+            log_write(priority, "%lu similar messages suppressed", rl->suppressed);
         rl->window_start = now;
         rl->emitted = 0;
         rl->suppressed = 0;

@@ -13,13 +13,13 @@ void log_init(const char *ident);
 void log_set_level(int priority); /* LOG_ERR .. LOG_DEBUG */
 bool log_level_parse(const char *name, int *priority);
 bool log_enabled(int priority);
-void qm_log(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_write(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define log_err(...) qm_log(LOG_ERR, __VA_ARGS__)
-#define log_warn(...) qm_log(LOG_WARNING, __VA_ARGS__)
-#define log_notice(...) qm_log(LOG_NOTICE, __VA_ARGS__)
-#define log_info(...) qm_log(LOG_INFO, __VA_ARGS__)
-#define log_debug(...) qm_log(LOG_DEBUG, __VA_ARGS__)
+#define log_err(...) log_write(LOG_ERR, __VA_ARGS__)
+#define log_warn(...) log_write(LOG_WARNING, __VA_ARGS__)
+#define log_notice(...) log_write(LOG_NOTICE, __VA_ARGS__)
+#define log_info(...) log_write(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_write(LOG_DEBUG, __VA_ARGS__)
 
 /*
  * At most `burst` lines per `interval_s`; the first line after a quiet spell
@@ -35,7 +35,7 @@ struct log_ratelimit {
 };
 #define LOG_RATELIMIT_INIT(interval, n) {(interval), (n), 0, 0, 0}
 
-void qm_log_limited(struct log_ratelimit *rl, int priority, const char *fmt, ...)
+void log_write_limited(struct log_ratelimit *rl, int priority, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* The clock rate limits read (clock_now by default; NULL restores it), so a
  * test can move time instead of waiting for it. */

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "ctl/ctl.h"
-#include "proto/mp.h"
 
 /* Length of the valid UTF-8 sequence at p, or 0 (overlong forms,
  * surrogates and code points above U+10FFFF are invalid). */
@@ -139,112 +138,109 @@ static void render_float(FILE *out, double f, enum render_mode mode)
     fputs(buf, out);
 }
 
-/* ext: a type byte and data, after a header of one of the ext forms. */
-static void render_ext(FILE *out, struct mp_slice raw, enum render_mode mode)
+static void render_ext(FILE *out, const msgpack_object_ext *ext, enum render_mode mode)
 {
-    static const size_t fixed[] = {1, 2, 4, 8, 16};
-    const uint8_t *p = raw.p;
-    size_t head = p[0] >= 0xd4 && p[0] <= 0xd8 ? 1 : p[0] == 0xc7 ? 2 : p[0] == 0xc8 ? 3 : 5;
-    size_t len = p[0] >= 0xd4 && p[0] <= 0xd8 ? fixed[p[0] - 0xd4] : raw.len - head - 1;
-    int8_t type = (int8_t)p[head];
-    if (mode == RENDER_JSON) {
-        fprintf(out, "{\"ext\": %d, \"hex\": \"", type);
-        write_hex(out, p + head + 1, len);
-        fputs("\"}", out);
-    } else {
-        fprintf(out, "ext(%d, 0x", type);
-        write_hex(out, p + head + 1, len);
-        fputc(')', out);
-    }
+    fprintf(out, mode == RENDER_JSON ? "{\"ext\": %d, \"hex\": \"" : "ext(%d, 0x", ext->type);
+    write_hex(out, (const uint8_t *)ext->ptr, ext->size);
+    fputs(mode == RENDER_JSON ? "\"}" : ")", out);
 }
 
-static void render_reader(FILE *out, struct mp_reader *r, enum render_mode mode);
+static void render_object(FILE *out, const msgpack_object *o, enum render_mode mode);
+static char *render_text(const msgpack_object *o, const void *raw, size_t len,
+                         enum render_mode mode);
 
 /* JSON object keys must be strings: any other key is rendered, then quoted. */
-static void render_key(FILE *out, struct mp_reader *r, enum render_mode mode)
+static void render_key(FILE *out, const msgpack_object *key, enum render_mode mode)
 {
-    const char *s;
-    uint32_t len;
-    struct mp_slice raw;
-    if (mode == RENDER_TEXT || mp_peek(r) == MP_STR) {
-        if (mp_read_str(r, &s, &len))
-            render_json_string(out, s, len);
-        else
-            render_reader(out, r, mode);
+    if (mode == RENDER_TEXT || key->type == MSGPACK_OBJECT_STR) {
+        render_object(out, key, mode);
         return;
     }
-    if (!mp_skip(r, &raw))
-        return;
-    char *text = render_to_string(raw.p, raw.len, RENDER_JSON);
+    char *text = render_text(key, NULL, 0, RENDER_JSON);
     render_json_string(out, text ? text : "?", text ? strlen(text) : 1);
     free(text);
 }
 
-static void render_container(FILE *out, struct mp_reader *r, enum render_mode mode, bool is_map)
+static void render_map(FILE *out, const msgpack_object_map *map, enum render_mode mode)
 {
-    uint32_t n;
-    if (is_map ? !mp_read_map(r, &n) : !mp_read_array(r, &n))
-        return;
-    fputc(is_map ? '{' : '[', out);
-    for (uint32_t i = 0; i < n; i++) {
+    fputc('{', out);
+    for (uint32_t i = 0; i < map->size; i++) {
         if (i)
             fputs(", ", out);
-        if (is_map) {
-            render_key(out, r, mode);
-            fputs(": ", out);
-        }
-        render_reader(out, r, mode);
+        render_key(out, &map->ptr[i].key, mode);
+        fputs(": ", out);
+        render_object(out, &map->ptr[i].val, mode);
     }
-    fputc(is_map ? '}' : ']', out);
+    fputc('}', out);
 }
 
-static void render_reader(FILE *out, struct mp_reader *r, enum render_mode mode)
+static void render_array(FILE *out, const msgpack_object_array *array, enum render_mode mode)
 {
-    bool b;
-    uint64_t u;
-    int64_t i;
-    double f;
-    const char *s;
-    const uint8_t *p;
-    uint32_t len;
-    struct mp_slice raw;
-    switch (mp_peek(r)) {
-    case MP_NIL: mp_read_nil(r); fputs("null", out); return;
-    case MP_BOOL: mp_read_bool(r, &b); fputs(b ? "true" : "false", out); return;
-    case MP_UINT: mp_read_uint(r, &u); fprintf(out, "%llu", (unsigned long long)u); return;
-    case MP_INT: mp_read_int(r, &i); fprintf(out, "%lld", (long long)i); return;
-    case MP_FLOAT: mp_read_float(r, &f); render_float(out, f, mode); return;
-    case MP_STR: mp_read_str(r, &s, &len); render_json_string(out, s, len); return;
-    case MP_BIN: mp_read_bin(r, &p, &len); render_bin(out, p, len, mode); return;
-    case MP_ARRAY: render_container(out, r, mode, false); return;
-    case MP_MAP: render_container(out, r, mode, true); return;
-    case MP_EXT:
-        if (mp_skip(r, &raw))
-            render_ext(out, raw, mode);
+    fputc('[', out);
+    for (uint32_t i = 0; i < array->size; i++) {
+        if (i)
+            fputs(", ", out);
+        render_object(out, &array->ptr[i], mode);
+    }
+    fputc(']', out);
+}
+
+static void render_object(FILE *out, const msgpack_object *o, enum render_mode mode)
+{
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL: fputs("null", out); return;
+    case MSGPACK_OBJECT_BOOLEAN: fputs(o->via.boolean ? "true" : "false", out); return;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        fprintf(out, "%llu", (unsigned long long)o->via.u64);
         return;
-    case MP_NONE: break;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: fprintf(out, "%lld", (long long)o->via.i64); return;
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64: render_float(out, o->via.f64, mode); return;
+    case MSGPACK_OBJECT_STR: render_json_string(out, o->via.str.ptr, o->via.str.size); return;
+    case MSGPACK_OBJECT_BIN:
+        render_bin(out, (const uint8_t *)o->via.bin.ptr, o->via.bin.size, mode);
+        return;
+    case MSGPACK_OBJECT_ARRAY: render_array(out, &o->via.array, mode); return;
+    case MSGPACK_OBJECT_MAP: render_map(out, &o->via.map, mode); return;
+    case MSGPACK_OBJECT_EXT: render_ext(out, &o->via.ext, mode); return;
     }
     fputs(mode == RENDER_JSON ? "null" : "?", out);
-    r->p = r->end; /* malformed: stop here */
 }
 
+/* The values come from the library's results, which checked that each is
+ * one well-formed msgpack value; whatever msgpack-c still refuses (nesting
+ * deeper than it unpacks) is shown as unknown. */
 void render_value(FILE *out, const void *raw, size_t len, enum render_mode mode)
 {
-    struct mp_reader r;
-    mp_reader_init(&r, raw, len);
-    render_reader(out, &r, mode);
+    msgpack_unpacked value;
+    msgpack_unpacked_init(&value);
+    if (msgpack_unpack_next(&value, raw, len, NULL) == MSGPACK_UNPACK_SUCCESS)
+        render_object(out, &value.data, mode);
+    else
+        fputs(mode == RENDER_JSON ? "null" : "?", out);
+    msgpack_unpacked_destroy(&value);
 }
 
-char *render_to_string(const void *raw, size_t len, enum render_mode mode)
+/* o rendered into a malloc'd string, or with o NULL the value raw. */
+static char *render_text(const msgpack_object *o, const void *raw, size_t len,
+                         enum render_mode mode)
 {
     char *buf = NULL;
     size_t size = 0;
     FILE *out = open_memstream(&buf, &size);
     if (!out)
         return NULL;
-    render_value(out, raw, len, mode);
+    if (o)
+        render_object(out, o, mode);
+    else
+        render_value(out, raw, len, mode);
     fclose(out);
     return buf;
+}
+
+char *render_to_string(const void *raw, size_t len, enum render_mode mode)
+{
+    return render_text(NULL, raw, len, mode);
 }
 
 void render_map_json(FILE *out, const qmgr_map *map)

@@ -13,9 +13,6 @@
 #include <string.h>
 
 #include "ctl/ctl.h"
-#include "common/config.h"
-#include "common/paths.h"
-#include "proto/errors.h"
 
 #define DEFAULT_IO_TIMEOUT 10.0
 #define MAX_OPTIONS 32
@@ -155,20 +152,6 @@ int ctl_getopt(struct ctl *ctl, int argc, char **argv, const char *shortopts,
     }
 }
 
-static const char *error_name(int rc)
-{
-    switch (rc) {
-    case QMGR_ECONN: return "ECONN";
-    case QMGR_EAUTH: return "EAUTH";
-    case QMGR_EPROTO: return "EPROTO";
-    case QMGR_EINVAL: return "EINVAL";
-    case QMGR_ECLIENTMEM: return "ECLIENTMEM";
-    default: break;
-    }
-    const char *name = qm_error_name(-rc);
-    return name ? name : "EUNKNOWN";
-}
-
 static int exit_code_of(int rc)
 {
     if (rc == QMGR_ECONN || rc == QMGR_EAUTH || rc == QMGR_EPROTO)
@@ -180,57 +163,22 @@ int ctl_fail(const struct ctl *ctl, int rc, const char *what)
 {
     const char *detail = ctl->conn ? qmgr_last_error(ctl->conn) : "";
     fprintf(stderr, "qmgrctl: %s: %s (%s)\n", what, detail[0] ? detail : qmgr_strerror(rc),
-            error_name(rc));
+            qmgr_error_name(rc));
     return exit_code_of(rc);
 }
 
-/* The daemon's config gives the address and key unless flags did. */
-static int apply_config(const struct ctl *ctl, char **addr, char **keyfile)
-{
-    struct qm_config cfg;
-    char err[512];
-    config_init(&cfg);
-    if (!config_load(&cfg, ctl->config, err, sizeof err)) {
-        config_free(&cfg);
-        return ctl_usage_error(ctl, "%s", err);
-    }
-    if (!*addr)
-        *addr = strdup(cfg.listen);
-    if (!*keyfile)
-        *keyfile = config_authkey_path(&cfg);
-    config_free(&cfg);
-    return CTL_EXIT_OK;
-}
-
-static const char *env_or_default_addr(void)
-{
-    const char *env = getenv("QMGR_ADDR");
-    return env && *env ? env : QMGR_DEFAULT_ADDR;
-}
-
-static char *default_keyfile(void)
-{
-    const char *env = getenv("QMGR_AUTHKEY_FILE");
-    if (env && *env)
-        return strdup(env);
-    char *dir = paths_default_state_dir();
-    char *path = dir ? paths_authkey_in(dir) : NULL;
-    free(dir);
-    return path;
-}
-
-static int open_connection(struct ctl *ctl, const char *addr, const char *keyfile)
+static int open_connection(struct ctl *ctl, const qmgr_target *t)
 {
     int rc = qmgr_create(&ctl->conn);
     if (!rc)
         rc = qmgr_set_timeout(ctl->conn, ctl->io_timeout);
     if (!rc)
-        rc = qmgr_open_keyfile(ctl->conn, addr, keyfile);
+        rc = qmgr_open_target(ctl->conn, t);
     if (!rc)
         return CTL_EXIT_OK;
     /* The library's message names the address when it could not connect. */
     char what[PATH_MAX + 64];
-    snprintf(what, sizeof what, "connect to %s", addr);
+    snprintf(what, sizeof what, "connect to %s", t->addr);
     return ctl_fail(ctl, rc, rc == QMGR_ECONN ? "connect" : what);
 }
 
@@ -238,21 +186,17 @@ int ctl_connect(struct ctl *ctl)
 {
     if (ctl->conn)
         return CTL_EXIT_OK;
-    char *addr = ctl->addr ? strdup(ctl->addr) : NULL;
-    char *keyfile = ctl->keyfile ? strdup(ctl->keyfile) : NULL;
-    int rc = ctl->config ? apply_config(ctl, &addr, &keyfile) : CTL_EXIT_OK;
-    if (!rc && !addr)
-        addr = strdup(env_or_default_addr());
-    if (!rc && !keyfile)
-        keyfile = default_keyfile();
-    if (!rc && (!addr || !keyfile)) {
-        fputs("qmgrctl: out of memory\n", stderr);
-        rc = CTL_EXIT_FAILED;
+    qmgr_target t;
+    char err[512];
+    int rc = qmgr_target_resolve(&t, ctl->addr, ctl->keyfile, ctl->config, err, sizeof err);
+    if (rc == QMGR_EINVAL)
+        return ctl_usage_error(ctl, "%s", err);
+    if (rc) {
+        fprintf(stderr, "qmgrctl: %s\n", err);
+        return CTL_EXIT_FAILED;
     }
-    if (!rc)
-        rc = open_connection(ctl, addr, keyfile);
-    free(addr);
-    free(keyfile);
+    rc = open_connection(ctl, &t);
+    qmgr_target_free(&t);
     return rc;
 }
 

@@ -2,28 +2,28 @@
 #ifndef QMGR_PROTO_ERRORS_H
 #define QMGR_PROTO_ERRORS_H
 
-enum qm_error {
-    QM_OK = 0,
-    QM_ENOENT = 1,
-    QM_ETYPE = 2,
-    QM_EFULL = 3,
-    QM_EEMPTY = 4,
-    QM_ETIMEOUT = 5,
-    QM_EBADREQ = 6,
-    QM_ENOMETHOD = 7,
-    QM_ETOOBIG = 8,
-    QM_ENOMEM = 9,
-    QM_EVALUE = 10,
-    QM_ENOKEY = 11,
-    QM_ENOTNUM = 12,
-    QM_ERANGE = 13,
-    QM_ESHUTDOWN = 14,
+enum proto_error {
+    PROTO_OK = 0,
+    PROTO_ENOENT = 1,
+    PROTO_ETYPE = 2,
+    PROTO_EFULL = 3,
+    PROTO_EEMPTY = 4,
+    PROTO_ETIMEOUT = 5,
+    PROTO_EBADREQ = 6,
+    PROTO_ENOMETHOD = 7,
+    PROTO_ETOOBIG = 8,
+    PROTO_ENOMEM = 9,
+    PROTO_EVALUE = 10,
+    PROTO_ENOKEY = 11,
+    PROTO_ENOTNUM = 12,
+    PROTO_ERANGE = 13,
+    PROTO_ESHUTDOWN = 14,
 };
-#define QM_ERROR_MAX QM_ESHUTDOWN
+#define PROTO_ERROR_MAX PROTO_ESHUTDOWN
 
 /* "ENOENT" etc., or NULL for a code outside the table. */
-const char *qm_error_name(int code);
+const char *proto_error_name(int code);
 /* The default human message for a code ("no object of that name"). */
-const char *qm_error_message(int code);
+const char *proto_error_message(int code);
 
 #endif

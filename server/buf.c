@@ -109,18 +109,18 @@ static struct buf_entry *entry_add(struct buf *b, const char *key, size_t keylen
 static int add_number(struct buf_entry *e, const struct mp_number *delta)
 {
     if (e->kind == BUF_RAW)
-        return QM_ENOTNUM;
+        return PROTO_ENOTNUM;
     if (e->kind == BUF_INT && !delta->is_float) {
         int64_t sum;
         if (__builtin_add_overflow(e->v.i, delta->i, &sum))
-            return QM_ERANGE;
+            return PROTO_ERANGE;
         e->v.i = sum;
-        return QM_OK;
+        return PROTO_OK;
     }
     double base = e->kind == BUF_INT ? (double)e->v.i : e->v.f;
     e->v.f = base + (delta->is_float ? delta->f : (double)delta->i);
     e->kind = BUF_FLOAT;
-    return QM_OK;
+    return PROTO_OK;
 }
 
 static void entry_number(const struct buf_entry *e, struct mp_number *n)
@@ -138,11 +138,11 @@ int buf_incr(struct buf *b, const char *key, size_t keylen, const struct mp_numb
     if (!e) {
         e = entry_add(b, key, keylen);
         if (!e)
-            return QM_ENOMEM;
+            return PROTO_ENOMEM;
         created = true;
     }
     int rc = add_number(e, delta);
-    if (rc != QM_OK) {
+    if (rc != PROTO_OK) {
         if (created) {
             HASH_DEL(b->entries, e);
             entry_free(b, e);
@@ -150,7 +150,7 @@ int buf_incr(struct buf *b, const char *key, size_t keylen, const struct mp_numb
         return rc;
     }
     entry_number(e, result);
-    return QM_OK;
+    return PROTO_OK;
 }
 
 /* One step of an update, enough to take it back. */
@@ -184,17 +184,17 @@ static int apply_pair(struct buf *b, struct mp_reader *r, struct undo *u)
     uint32_t keylen;
     struct mp_number delta;
     if (!mp_read_str(r, &key, &keylen) || !mp_read_number(r, &delta))
-        return QM_EBADREQ;
+        return PROTO_EBADREQ;
     struct buf_entry *e = buf_find(b, key, keylen);
     u->created = !e;
     if (!e && !(e = entry_add(b, key, keylen)))
-        return QM_ENOMEM;
+        return PROTO_ENOMEM;
     u->entry = e;
     u->kind = e->kind;
     u->i = e->kind == BUF_INT ? e->v.i : 0;
     u->f = e->kind == BUF_FLOAT ? e->v.f : 0;
     int rc = add_number(e, &delta);
-    if (rc != QM_OK && u->created) {
+    if (rc != PROTO_OK && u->created) {
         HASH_DEL(b->entries, e);
         entry_free(b, e);
     }
@@ -225,16 +225,16 @@ int buf_update(struct buf *b, struct mp_reader map, uint32_t npairs)
     struct undo small[64];
     struct undo *log = npairs <= 64 ? small : undo_log_new(b, npairs);
     if (!log)
-        return QM_ENOMEM;
-    int rc = QM_OK;
+        return PROTO_ENOMEM;
+    int rc = PROTO_OK;
     uint32_t done;
     struct mp_reader pairs = map;
     for (done = 0; done < npairs; done++) {
         rc = apply_pair(b, &pairs, &log[done]);
-        if (rc != QM_OK)
+        if (rc != PROTO_OK)
             break;
     }
-    if (rc != QM_OK)
+    if (rc != PROTO_OK)
         undo_all(b, log, done);
     if (log != small)
         undo_log_free(b, log, npairs);
@@ -250,13 +250,13 @@ int buf_set(struct buf *b, const char *key, size_t keylen, const struct mp_slice
     uint8_t *raw = NULL;
     if (!numeric) {
         if (!memory_fits(b->memory, value->len) || !(raw = malloc(value->len ? value->len : 1)))
-            return QM_ENOMEM;
+            return PROTO_ENOMEM;
         memcpy(raw, value->p, value->len);
     }
     struct buf_entry *e = buf_find(b, key, keylen);
     if (!e && !(e = entry_add(b, key, keylen))) {
         free(raw);
-        return QM_ENOMEM;
+        return PROTO_ENOMEM;
     }
     uncount_entry(b, e);
     if (e->kind == BUF_RAW)
@@ -273,17 +273,17 @@ int buf_set(struct buf *b, const char *key, size_t keylen, const struct mp_slice
         e->v.raw.len = value->len;
     }
     count_entry(b, e);
-    return QM_OK;
+    return PROTO_OK;
 }
 
 int buf_del(struct buf *b, const char *key, size_t keylen)
 {
     struct buf_entry *e = buf_find(b, key, keylen);
     if (!e)
-        return QM_ENOKEY;
+        return PROTO_ENOKEY;
     HASH_DEL(b->entries, e);
     entry_free(b, e);
-    return QM_OK;
+    return PROTO_OK;
 }
 
 uint64_t buf_len(const struct buf *b)

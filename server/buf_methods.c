@@ -40,10 +40,10 @@ static struct record buf_record(enum record_type type, const struct params *p)
 static bool entries_reply_allowed(struct session *s, uint32_t msgid, const struct buf *b)
 {
     int rc = reply_check_size(s, buf_reply_bytes(b));
-    if (rc == QM_OK)
+    if (rc == PROTO_OK)
         return true;
     reply_error(s, msgid, rc,
-                rc == QM_ETOOBIG ? "the buf is too large for one reply (max_message)" : NULL);
+                rc == PROTO_ETOOBIG ? "the buf is too large for one reply (max_message)" : NULL);
     return false;
 }
 
@@ -63,7 +63,7 @@ void m_buf_incr(struct session *s, uint32_t msgid, struct params *p)
     r.number = p->number;
     struct apply_out out = {0};
     int rc = state_apply(s->st, &r, p->object, &out);
-    if (rc != QM_OK) {
+    if (rc != PROTO_OK) {
         reply_error(s, msgid, rc, NULL);
         return;
     }
@@ -78,7 +78,7 @@ void m_buf_update(struct session *s, uint32_t msgid, struct params *p)
     /* Its record holds every key with its delta until the log writes it. */
     uint64_t record = record_log_cost(s->st->log, 1, p->list_bytes + 9ull * p->list_len);
     if (!memory_fits(&s->st->memory, record)) {
-        reply_error(s, msgid, QM_ENOMEM, NULL);
+        reply_error(s, msgid, PROTO_ENOMEM, NULL);
         return;
     }
     struct record r = buf_record(REC_BUF_UPDATE, p);
@@ -91,7 +91,7 @@ void m_buf_update(struct session *s, uint32_t msgid, struct params *p)
 void m_buf_set(struct session *s, uint32_t msgid, struct params *p)
 {
     if (item_over_max(s->st, p->value.len)) {
-        reply_error(s, msgid, QM_ETOOBIG, NULL);
+        reply_error(s, msgid, PROTO_ETOOBIG, NULL);
         return;
     }
     struct record r = buf_record(REC_BUF_SET, p);
@@ -103,7 +103,7 @@ void m_buf_get(struct session *s, uint32_t msgid, struct params *p)
 {
     const struct buf_entry *e = buf_find(p->object->u.buf, (const char *)p->str.p, p->str.len);
     if (!e) {
-        reply_error(s, msgid, QM_ENOKEY, NULL);
+        reply_error(s, msgid, PROTO_ENOKEY, NULL);
         return;
     }
     size_t start;

@@ -50,7 +50,7 @@ static void queue_frame(struct conn *c, const uint8_t *payload, size_t len)
 static void conn_protocol_error(struct conn *c, const char *why)
 {
     c->srv->counters.protocol_errors++;
-    qm_log_limited(&peer_fault_log, LOG_WARNING, "client %llu (%s): %s; closing",
+    log_write_limited(&peer_fault_log, LOG_WARNING, "client %llu (%s): %s; closing",
                    (unsigned long long)conn_id(c), c->peer, why);
     conn_close(c, NULL);
 }
@@ -62,7 +62,7 @@ static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
     struct conn *c = arg;
     c->srv->now = clock_now();
     c->srv->counters.auth_failures++;
-    qm_log_limited(&peer_fault_log, LOG_WARNING, "client %llu (%s): handshake timed out; closing",
+    log_write_limited(&peer_fault_log, LOG_WARNING, "client %llu (%s): handshake timed out; closing",
                    (unsigned long long)conn_id(c), c->peer);
     conn_close(c, NULL);
 }
@@ -148,7 +148,7 @@ static void handle_handshake_frame(struct conn *c, const uint8_t *p, size_t len)
         conn_set_state(c, CONN_READY);
     } else if (st == HS_FAIL) {
         c->srv->counters.auth_failures++;
-        qm_log_limited(&peer_fault_log, LOG_WARNING, "client %llu (%s): handshake failed: %s",
+        log_write_limited(&peer_fault_log, LOG_WARNING, "client %llu (%s): handshake failed: %s",
                        (unsigned long long)conn_id(c), c->peer, why ? why : "?");
         if (reply_len == 0) {
             conn_close(c, NULL);
@@ -246,7 +246,7 @@ static bool input_fits(struct conn *c, size_t more)
     if (need <= c->in.cap || memory_fits(&c->srv->state.memory, need - c->in.cap))
         return true;
     c->srv->counters.protocol_errors++;
-    qm_log_limited(&peer_fault_log, LOG_WARNING,
+    log_write_limited(&peer_fault_log, LOG_WARNING,
                    "client %llu (%s): a frame of %zu bytes does not fit in max_memory; closing",
                    (unsigned long long)conn_id(c), c->peer, need);
     conn_close(c, NULL);
@@ -471,7 +471,7 @@ static void evict_oldest_handshake(struct server *srv, const char *why)
     static struct log_ratelimit evict_log = LOG_RATELIMIT_INIT(10.0, 5);
     struct conn *oldest = TAILQ_FIRST(&srv->handshaking);
     srv->counters.handshakes_evicted++;
-    qm_log_limited(&evict_log, LOG_WARNING,
+    log_write_limited(&evict_log, LOG_WARNING,
                    "%s; closing client %llu (%s), the oldest still in the handshake", why,
                    (unsigned long long)conn_id(oldest), oldest->peer);
     conn_close(oldest, NULL);
@@ -493,7 +493,7 @@ static bool make_room(struct server *srv)
         return true;
     }
     srv->counters.connections_rejected++;
-    qm_log_limited(&full_log, LOG_WARNING, "max_connections (%llu) reached; refusing a client",
+    log_write_limited(&full_log, LOG_WARNING, "max_connections (%llu) reached; refusing a client",
                    (unsigned long long)srv->config.max_connections);
     return false;
 }
@@ -527,7 +527,7 @@ void conn_close(struct conn *c, const char *why)
     if (c->state == CONN_CLOSED)
         return;
     if (why)
-        qm_log_limited(&peer_fault_log, LOG_INFO, "client %llu (%s): closing: %s",
+        log_write_limited(&peer_fault_log, LOG_INFO, "client %llu (%s): closing: %s",
                        (unsigned long long)conn_id(c), c->peer, why);
     else
         log_debug("client %llu (%s): closed", (unsigned long long)conn_id(c), c->peer);

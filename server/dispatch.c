@@ -39,11 +39,11 @@ static void call_accessor(struct session *s, const struct rpc_request *req)
     const struct object *o =
         registry_find_accessor(&s->st->registry, req->method, req->method_len);
     if (!o) {
-        reply_error(s, req->msgid, QM_ENOMETHOD, NULL);
+        reply_error(s, req->msgid, PROTO_ENOMETHOD, NULL);
         return;
     }
     if (req->nparams != 0) {
-        reply_error(s, req->msgid, QM_EBADREQ, "an accessor takes no params");
+        reply_error(s, req->msgid, PROTO_EBADREQ, "an accessor takes no params");
         return;
     }
     size_t start;
@@ -62,7 +62,7 @@ void dispatch_request(struct session *s, const struct rpc_request *req)
     struct params p;
     const char *detail;
     int rc = params_parse(&s->st->registry, m->params, req, &p, &detail);
-    if (rc != QM_OK) {
+    if (rc != PROTO_OK) {
         reply_error(s, req->msgid, rc, detail);
         return;
     }
@@ -72,7 +72,7 @@ void dispatch_request(struct session *s, const struct rpc_request *req)
          * is the nearest, and the message says what happened. */
         char why[160];
         snprintf(why, sizeof why, "the journal cannot record changes: %s", refusal);
-        reply_error(s, req->msgid, QM_ENOMEM, why);
+        reply_error(s, req->msgid, PROTO_ENOMEM, why);
         return;
     }
     m->handler(s, req->msgid, &p);

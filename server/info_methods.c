@@ -50,7 +50,7 @@ void m_lookup(struct session *s, uint32_t msgid, struct params *p)
     const struct object *o =
         registry_find(&s->st->registry, (const char *)p->str.p, p->str.len);
     if (!o) {
-        reply_error(s, msgid, QM_ENOENT, NULL);
+        reply_error(s, msgid, PROTO_ENOENT, NULL);
         return;
     }
     size_t start;

@@ -62,7 +62,7 @@ void input_shutdown(struct session *s, double now)
     while ((w = TAILQ_FIRST(&s->waiters))) {
         uint32_t msgid = w->msgid;
         waiter_drop(w);
-        reply_error(s, msgid, QM_ESHUTDOWN, NULL);
+        reply_error(s, msgid, PROTO_ESHUTDOWN, NULL);
     }
     end(s);
 }

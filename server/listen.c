@@ -38,7 +38,7 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
     static struct log_ratelimit accept_log = LOG_RATELIMIT_INIT(10.0, 5);
     struct server *srv = arg;
     int err = EVUTIL_SOCKET_ERROR();
-    qm_log_limited(&accept_log, LOG_WARNING, "accept: %s", evutil_socket_error_to_string(err));
+    log_write_limited(&accept_log, LOG_WARNING, "accept: %s", evutil_socket_error_to_string(err));
     if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
         struct timeval pause = {0, 200000};
         evconnlistener_disable(l);

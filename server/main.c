@@ -87,7 +87,7 @@ static bool override(char **field, const char *value)
     return true;
 }
 
-static bool load_config(struct qm_config *cfg, const struct options *o)
+static bool load_config(struct config *cfg, const struct options *o)
 {
     char err[512];
     config_init(cfg);
@@ -107,7 +107,7 @@ static bool load_config(struct qm_config *cfg, const struct options *o)
     return true;
 }
 
-static bool load_authkey(struct authkey *key, const struct qm_config *cfg)
+static bool load_authkey(struct authkey *key, const struct config *cfg)
 {
     char err[512], warning[1024] = "";
     bool created = false;
@@ -149,7 +149,7 @@ int main(int argc, char **argv)
     int rc = parse_options(argc, argv, &opts);
     if (rc)
         return rc - 1;
-    struct qm_config cfg;
+    struct config cfg;
     if (!load_config(&cfg, &opts)) {
         config_free(&cfg);
         return 1;

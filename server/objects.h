@@ -196,7 +196,7 @@ bool queue_has_room(const struct queue *q);
 /* The primitives below are the changes records make (state.c applies a
  * record through them); they serve no parked request themselves: the state
  * serves what a change touched once the change is recorded. */
-/* Appends an item; 0 or QM_ENOMEM. The caller checks room and max_item. */
+/* Appends an item; 0 or PROTO_ENOMEM. The caller checks room and max_item. */
 int queue_put(struct queue *q, const uint8_t *item, size_t len);
 /* How many of the first max items fit in budget bytes: at least one when
  * the queue is not empty, so a get always makes progress. */
@@ -213,7 +213,7 @@ bool queue_take(struct queue *q, uint32_t n, struct lease_owner *owner, item_sin
 /* Items out on owner's leases from q. */
 uint64_t queue_leases_held(const struct queue *q, const struct lease_owner *owner);
 /* Lowers unfinished by count, settling the owner's oldest leases on this
- * queue first. QM_EVALUE (and nothing changed) if count > unfinished. */
+ * queue first. PROTO_EVALUE (and nothing changed) if count > unfinished. */
 int queue_task_done(struct queue *q, uint64_t count, struct lease_owner *owner);
 uint64_t queue_purge(struct queue *q);
 /* Sets the counters a snapshot recorded (enum queue_meta). */
@@ -283,8 +283,8 @@ struct buf {
 
 struct buf *buf_new(const char *name, struct memory *memory);
 void buf_free(struct buf *b);
-/* Adds delta to key (missing = 0): int+int stays int (QM_ERANGE on overflow),
- * anything+float is float; QM_ENOTNUM when the value is not a number. */
+/* Adds delta to key (missing = 0): int+int stays int (PROTO_ERANGE on overflow),
+ * anything+float is float; PROTO_ENOTNUM when the value is not a number. */
 int buf_incr(struct buf *b, const char *key, size_t keylen, const struct mp_number *delta,
              struct mp_number *result);
 /* Applies every {key: delta} of a validated map, or none (first error code). */

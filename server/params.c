@@ -19,9 +19,9 @@ static int read_list(struct mp_reader *r, uint64_t nvalues, struct params *out)
 {
     out->list = *r;
     if (!skip_values(r, nvalues))
-        return QM_EBADREQ;
+        return PROTO_EBADREQ;
     out->list_bytes = (size_t)(r->p - out->list.p);
-    return QM_OK;
+    return PROTO_OK;
 }
 
 static bool count_ok(const char *spec, uint32_t n)
@@ -47,14 +47,14 @@ static int read_object(const struct registry *reg, struct mp_reader *r, enum obj
     uint32_t len;
     if (!mp_read_str(r, &name, &len)) {
         *detail = "object name must be a string";
-        return QM_EBADREQ;
+        return PROTO_EBADREQ;
     }
     out->object = registry_find(reg, name, len);
     if (!out->object)
-        return QM_ENOENT;
+        return PROTO_ENOENT;
     if (out->object->type != type)
-        return QM_ETYPE;
-    return QM_OK;
+        return PROTO_ETYPE;
+    return PROTO_OK;
 }
 
 /* Beyond a year is "forever" in practice, and keeps timevals sane. */
@@ -66,34 +66,34 @@ static int read_timeout(struct mp_reader *r, double *timeout, const char **detai
     uint64_t whole;
     if (mp_read_nil(r)) {
         *timeout = -1;
-        return QM_OK;
+        return PROTO_OK;
     }
     /* Any non-negative integer is seconds (docs/protocol.md), up to 2^64 - 1:
      * one too large to matter is a long wait, not an error. */
     if (mp_read_uint(r, &whole)) {
         *timeout = whole > TIMEOUT_FOREVER_S ? -1 : (double)whole;
-        return QM_OK;
+        return PROTO_OK;
     }
     if (!mp_read_number(r, &n)) {
         *detail = "timeout must be nil or a number of seconds";
-        return QM_EBADREQ;
+        return PROTO_EBADREQ;
     }
     double t = n.is_float ? n.f : (double)n.i;
     if (!(t >= 0) || isinf(t)) {
         *detail = "timeout must not be negative";
-        return QM_EBADREQ;
+        return PROTO_EBADREQ;
     }
     *timeout = t > TIMEOUT_FOREVER_S ? -1 : t;
-    return QM_OK;
+    return PROTO_OK;
 }
 
 static int read_uint(struct mp_reader *r, uint64_t min, uint64_t *v, const char **detail)
 {
     if (!mp_read_uint(r, v) || *v < min) {
         *detail = min ? "expected an integer >= 1" : "expected a non-negative integer";
-        return QM_EBADREQ;
+        return PROTO_EBADREQ;
     }
-    return QM_OK;
+    return PROTO_OK;
 }
 
 static int read_param(const struct registry *reg, char kind, struct mp_reader *r,
@@ -109,13 +109,13 @@ static int read_param(const struct registry *reg, char kind, struct mp_reader *r
     case 's':
         if (!mp_read_str(r, &s, &len)) {
             *detail = "expected a string";
-            return QM_EBADREQ;
+            return PROTO_EBADREQ;
         }
         out->str.p = (const uint8_t *)s;
         out->str.len = len;
-        return QM_OK;
+        return PROTO_OK;
     case 'v':
-        return mp_skip(r, &out->value) ? QM_OK : QM_EBADREQ;
+        return mp_skip(r, &out->value) ? PROTO_OK : PROTO_EBADREQ;
     case 't':
         return read_timeout(r, &out->timeout, detail);
     case 'c':
@@ -125,23 +125,23 @@ static int read_param(const struct registry *reg, char kind, struct mp_reader *r
     case 'n':
         if (!mp_read_number(r, &out->number)) {
             *detail = "expected an integer or a float";
-            return QM_EBADREQ;
+            return PROTO_EBADREQ;
         }
-        return QM_OK;
+        return PROTO_OK;
     case 'a':
         if (!mp_read_array(r, &out->list_len)) {
             *detail = "expected an array";
-            return QM_EBADREQ;
+            return PROTO_EBADREQ;
         }
         return read_list(r, out->list_len, out);
     case 'm':
         if (!mp_read_map(r, &out->list_len)) {
             *detail = "expected a map";
-            return QM_EBADREQ;
+            return PROTO_EBADREQ;
         }
         return read_list(r, 2 * (uint64_t)out->list_len, out);
     }
-    return QM_EBADREQ;
+    return PROTO_EBADREQ;
 }
 
 int params_parse(const struct registry *reg, const char *spec, const struct rpc_request *req,
@@ -154,7 +154,7 @@ int params_parse(const struct registry *reg, const char *spec, const struct rpc_
     out->uint = 1;
     if (!count_ok(spec, req->nparams)) {
         *detail = "wrong number of params";
-        return QM_EBADREQ;
+        return PROTO_EBADREQ;
     }
     struct mp_reader r = req->params;
     uint32_t i = 0;
@@ -162,9 +162,9 @@ int params_parse(const struct registry *reg, const char *spec, const struct rpc_
         if (*s == '|')
             continue;
         int rc = read_param(reg, *s, &r, out, detail);
-        if (rc != QM_OK)
+        if (rc != PROTO_OK)
             return rc;
         i++;
     }
-    return QM_OK;
+    return PROTO_OK;
 }

@@ -51,11 +51,11 @@ bool queue_has_room(const struct queue *q)
 int queue_put(struct queue *q, const uint8_t *item, size_t len)
 {
     if (!memory_fits(q->memory, len) || !itemq_push_back(&q->items, item, len))
-        return QM_ENOMEM;
+        return PROTO_ENOMEM;
     q->memory->used += len;
     q->unfinished++;
     q->puts++;
-    return QM_OK;
+    return PROTO_OK;
 }
 
 uint32_t queue_count_fitting(const struct queue *q, uint32_t max, uint64_t budget)
@@ -243,11 +243,11 @@ int queue_task_done(struct queue *q, uint64_t count, struct lease_owner *owner)
      * them done here would let join return while they can still come back. */
     uint64_t unleased = q->unfinished > q->leased ? q->unfinished - q->leased : 0;
     if (count > unleased + queue_leases_held(q, owner))
-        return QM_EVALUE;
+        return PROTO_EVALUE;
     if (owner)
         settle_leases(q, count, owner);
     q->unfinished -= count;
-    return QM_OK;
+    return PROTO_OK;
 }
 
 uint64_t queue_purge(struct queue *q)

@@ -24,14 +24,14 @@ static bool open_for_put(const struct queue *q)
 void m_queue_put(struct session *s, uint32_t msgid, struct params *p)
 {
     struct queue *q = p->object->u.queue;
-    int rc = QM_OK;
+    int rc = PROTO_OK;
     if (item_over_max(s->st, p->value.len))
-        rc = QM_ETOOBIG;
+        rc = PROTO_ETOOBIG;
     else if (!memory_fits(q->memory, p->value.len))
-        rc = QM_ENOMEM;
+        rc = PROTO_ENOMEM;
     else if (!open_for_put(q) && p->timeout == 0)
-        rc = QM_EFULL;
-    if (rc != QM_OK) {
+        rc = PROTO_EFULL;
+    if (rc != PROTO_OK) {
         reply_error(s, msgid, rc, NULL);
         return;
     }
@@ -52,9 +52,9 @@ static int check_items(const struct session *s, const struct params *p, struct m
     struct mp_slice item;
     for (uint32_t i = 0; i < p->list_len; i++) {
         if (!mp_skip(&items, &item))
-            return QM_EBADREQ;
+            return PROTO_EBADREQ;
         if (item_over_max(s->st, item.len))
-            return QM_ETOOBIG;
+            return PROTO_ETOOBIG;
     }
     all->p = p->list.p;
     all->len = (size_t)(items.p - p->list.p);
@@ -63,8 +63,8 @@ static int check_items(const struct session *s, const struct params *p, struct m
     uint64_t records = record_log_cost(s->st->log, p->list_len,
                                        all->len + (uint64_t)p->list_len * q->name_len);
     if (!memory_fits(q->memory, all->len + records))
-        return QM_ENOMEM;
-    return QM_OK;
+        return PROTO_ENOMEM;
+    return PROTO_OK;
 }
 
 void m_queue_put_many(struct session *s, uint32_t msgid, struct params *p)
@@ -72,7 +72,7 @@ void m_queue_put_many(struct session *s, uint32_t msgid, struct params *p)
     struct queue *q = p->object->u.queue;
     struct mp_slice all;
     int rc = check_items(s, p, &all);
-    if (rc != QM_OK) {
+    if (rc != PROTO_OK) {
         reply_error(s, msgid, rc, NULL);
         return;
     }
@@ -81,13 +81,13 @@ void m_queue_put_many(struct session *s, uint32_t msgid, struct params *p)
     mp_reader_init(&items, all.p, all.len);
     uint32_t done = 0;
     while (done < p->list_len && open_for_put(q) && mp_skip(&items, &r.value) &&
-           state_apply(s->st, &r, p->object, NULL) == QM_OK)
+           state_apply(s->st, &r, p->object, NULL) == PROTO_OK)
         done++;
     /* Getters waiting for these items get them before the answer goes. */
     state_serve(s->st);
     if (done == p->list_len || p->timeout == 0) {
         if (done == 0 && p->list_len > 0)
-            reply_error(s, msgid, QM_EFULL, NULL);
+            reply_error(s, msgid, PROTO_EFULL, NULL);
         else
             reply_uint(s, msgid, done);
         return;
@@ -119,9 +119,9 @@ void reply_items(struct session *s, uint32_t msgid, struct queue *q, struct obje
     if (many)
         msgpack_pack_array(pk, (uint32_t)r.n);
     struct apply_out out = {.sink = pack_item, .sink_ctx = pk};
-    if (state_apply(s->st, &r, o, &out) != QM_OK) {
+    if (state_apply(s->st, &r, o, &out) != PROTO_OK) {
         reply_abort(s, start);
-        reply_error(s, msgid, QM_ENOMEM, "out of memory for the leases");
+        reply_error(s, msgid, PROTO_ENOMEM, "out of memory for the leases");
         return;
     }
     reply_end(s, start);
@@ -138,7 +138,7 @@ static void get_items(struct session *s, uint32_t msgid, struct params *p, bool 
         return;
     }
     if (p->timeout == 0) {
-        reply_error(s, msgid, QM_EEMPTY, NULL);
+        reply_error(s, msgid, PROTO_EEMPTY, NULL);
         return;
     }
     struct waiter *w = waiter_park(s, q, WAIT_GET, msgid, p->timeout, NULL, 0);
@@ -175,7 +175,7 @@ void m_queue_join(struct session *s, uint32_t msgid, struct params *p)
     if (q->unfinished == 0)
         reply_nil(s, msgid);
     else if (p->timeout == 0)
-        reply_error(s, msgid, QM_ETIMEOUT, NULL);
+        reply_error(s, msgid, PROTO_ETIMEOUT, NULL);
     else
         waiter_park(s, q, WAIT_JOIN, msgid, p->timeout, NULL, 0);
 }
@@ -219,9 +219,9 @@ void m_queue_peek(struct session *s, uint32_t msgid, struct params *p)
     uint64_t n = q->items.count < p->uint ? q->items.count : p->uint;
     /* Peeking copies: the reply is bounded before it is built. */
     int rc = reply_check_size(s, queue_head_bytes(q, n, s->st->config->max_message) + 5);
-    if (rc != QM_OK) {
+    if (rc != PROTO_OK) {
         reply_error(s, msgid, rc,
-                    rc == QM_ETOOBIG ? "the items would make a reply over max_message; peek fewer"
+                    rc == PROTO_ETOOBIG ? "the items would make a reply over max_message; peek fewer"
                                      : NULL);
         return;
     }

@@ -30,7 +30,7 @@ bool reply_end(struct session *s, size_t frame_start)
     bool too_big = !s->out.failed && over_max_message(s, frame_start);
     if (too_big) {
         reply_abort(s, frame_start);
-        reply_error(s, s->reply_msgid, QM_ETOOBIG, "the reply would be over max_message");
+        reply_error(s, s->reply_msgid, PROTO_ETOOBIG, "the reply would be over max_message");
         return false;
     }
     bool ok = rpc_frame_end(&s->out, frame_start);
@@ -48,10 +48,10 @@ bool reply_end(struct session *s, size_t frame_start)
 int reply_check_size(const struct session *s, uint64_t n)
 {
     if (n + REPLY_ENVELOPE > s->st->config->max_message)
-        return QM_ETOOBIG;
+        return PROTO_ETOOBIG;
     if (!memory_fits(&s->st->memory, n + REPLY_ENVELOPE))
-        return QM_ENOMEM;
-    return QM_OK;
+        return PROTO_ENOMEM;
+    return PROTO_OK;
 }
 
 void reply_nil(struct session *s, uint32_t msgid)
@@ -74,13 +74,13 @@ void reply_error(struct session *s, uint32_t msgid, int code, const char *detail
 {
     size_t start = rpc_frame_begin(&s->out);
     s->reply_msgid = msgid;
-    rpc_pack_response_error(&s->packer, msgid, code, detail ? detail : qm_error_message(code));
+    rpc_pack_response_error(&s->packer, msgid, code, detail ? detail : proto_error_message(code));
     reply_end(s, start);
 }
 
 void reply_code(struct session *s, uint32_t msgid, int code)
 {
-    if (code == QM_OK)
+    if (code == PROTO_OK)
         reply_nil(s, msgid);
     else
         reply_error(s, msgid, code, NULL);

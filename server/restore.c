@@ -62,7 +62,7 @@ static int apply_task_done(struct restore *rs, const struct record *r)
 {
     struct object *o = resolve(rs, r->name, r->name_len, OBJECT_QUEUE);
     if (!o)
-        return QM_ENOENT;
+        return PROTO_ENOENT;
     struct record clamped = *r;
     if (clamped.n > o->u.queue->unfinished)
         clamped.n = o->u.queue->unfinished;
@@ -94,9 +94,9 @@ static bool apply_record(void *ctx, const struct record *r)
     int rc = r->type == REC_TASK_DONE ? apply_task_done(rs, r) : state_apply(rs->st, r, NULL, NULL);
     if (rs->out_of_memory)
         return false;
-    if (rc == QM_ENOENT)
+    if (rc == PROTO_ENOENT)
         return true; /* skipped: counted */
-    return rc == QM_OK || !must_apply(r->type);
+    return rc == PROTO_OK || !must_apply(r->type);
 }
 
 /* Each owner's leases go to the heads; the newest owner first, so the

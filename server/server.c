@@ -67,7 +67,7 @@ static void reload(struct server *srv)
     }
     notify_send("RELOADING=1");
     char err[512];
-    struct qm_config fresh;
+    struct config fresh;
     config_init(&fresh);
     if (!config_load(&fresh, srv->config_path, err, sizeof err)) {
         log_err("reload refused, keeping the running configuration: %s", err);
@@ -258,7 +258,7 @@ static bool add_signals(struct server *srv)
     return true;
 }
 
-bool server_init(struct server *srv, struct qm_config *config, const char *config_path)
+bool server_init(struct server *srv, struct config *config, const char *config_path)
 {
     srv->config = *config;
     srv->config_path = config_path;

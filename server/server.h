@@ -73,7 +73,7 @@ struct server {
     struct event *tick;      /* once a second: journal upkeep, STATUS= */
     struct journal *journal; /* NULL: journal = off */
     unsigned journal_flags;  /* enum journal_replay_flags, from the command line */
-    struct qm_config config;
+    struct config config;
     const char *config_path; /* NULL: defaults and flags only */
     struct authkey key;
     struct state state;
@@ -93,7 +93,7 @@ struct server {
 };
 
 /* server.c */
-bool server_init(struct server *srv, struct qm_config *config, const char *config_path);
+bool server_init(struct server *srv, struct config *config, const char *config_path);
 /* Runs the loop until a stop; after each turn's events it commits the
  * journal, writes pending replies and frees closed connections (never in
  * the middle of a callback that may touch them). */

@@ -31,7 +31,7 @@ void session_sent(struct session *s, size_t n)
 
 uint64_t session_delivery_budget(const struct session *s)
 {
-    const struct qm_config *config = s->st->config;
+    const struct config *config = s->st->config;
     uint64_t frame = config->max_message - REPLY_ENVELOPE;
     uint64_t pending = session_output_pending(s);
     uint64_t room = pending < config->max_output ? config->max_output - pending : 0;

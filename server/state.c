@@ -6,7 +6,7 @@
 
 #include "proto/errors.h"
 
-void state_init(struct state *st, const struct qm_config *config, const struct state_env *env,
+void state_init(struct state *st, const struct config *config, const struct state_env *env,
                 void *env_ctx)
 {
     memset(st, 0, sizeof *st);
@@ -78,12 +78,12 @@ static struct object *resolve(struct state *st, const struct record *r, int *rc)
     enum object_type type = is_buf_record(r->type) ? OBJECT_BUF : OBJECT_QUEUE;
     if (st->resolve) {
         struct object *o = st->resolve(st->resolve_ctx, r->name, r->name_len, type);
-        *rc = o ? QM_OK : QM_ENOENT;
+        *rc = o ? PROTO_OK : PROTO_ENOENT;
         return o;
     }
     struct object *o = registry_find(&st->registry, r->name, r->name_len);
-    *rc = !o ? QM_ENOENT : o->type != type ? QM_ETYPE : QM_OK;
-    return *rc == QM_OK ? o : NULL;
+    *rc = !o ? PROTO_ENOENT : o->type != type ? PROTO_ETYPE : PROTO_OK;
+    return *rc == PROTO_OK ? o : NULL;
 }
 
 static void discard_item(void *ctx, const uint8_t *item, size_t len)
@@ -98,18 +98,18 @@ static int apply_take(struct state *st, struct queue *q, const struct record *r,
 {
     struct lease_owner *owner = r->owner ? state_owner(st, r->owner, true) : NULL;
     if (r->owner && !owner)
-        return QM_ENOMEM;
+        return PROTO_ENOMEM;
     if (r->n > UINT32_MAX)
-        return QM_EVALUE;
+        return PROTO_EVALUE;
     item_sink sink = out && out->sink ? out->sink : discard_item;
     void *ctx = out ? out->sink_ctx : NULL;
-    return queue_take(q, (uint32_t)r->n, owner, sink, ctx) ? QM_OK : QM_ENOMEM;
+    return queue_take(q, (uint32_t)r->n, owner, sink, ctx) ? PROTO_OK : PROTO_ENOMEM;
 }
 
 static int apply_queue(struct state *st, struct queue *q, const struct record *r,
                        struct apply_out *out)
 {
-    int rc = QM_OK;
+    int rc = PROTO_OK;
     switch (r->type) {
     case REC_PUT:
         rc = queue_put(q, r->value.p, r->value.len);
@@ -127,9 +127,9 @@ static int apply_queue(struct state *st, struct queue *q, const struct record *r
         queue_set_meta(q, r->meta);
         break;
     default:
-        return QM_ETYPE;
+        return PROTO_ETYPE;
     }
-    if (rc == QM_OK && queue_has_waiters(q))
+    if (rc == PROTO_OK && queue_has_waiters(q))
         queue_set_add(&st->touched, q);
     return rc;
 }
@@ -159,10 +159,10 @@ static int apply_set_many(struct buf *b, const struct record *r)
         mp_read_str(&pairs, &key, &keylen);
         mp_skip(&pairs, &value);
         int rc = buf_set(b, key, keylen, &value);
-        if (rc != QM_OK)
+        if (rc != PROTO_OK)
             return rc;
     }
-    return QM_OK;
+    return PROTO_OK;
 }
 
 static int apply_buf(struct buf *b, const struct record *r, struct apply_out *out)
@@ -178,7 +178,7 @@ static int apply_buf(struct buf *b, const struct record *r, struct apply_out *ou
         return buf_del(b, r->key, r->key_len);
     case REC_BUF_CLEAR:
         buf_clear(b);
-        return QM_OK;
+        return PROTO_OK;
     case REC_BUF_INCR:
         return buf_incr(b, r->key, r->key_len, &r->number, out ? &out->number : &ignored);
     case REC_BUF_UPDATE:
@@ -186,7 +186,7 @@ static int apply_buf(struct buf *b, const struct record *r, struct apply_out *ou
     case REC_BUF_SET_MANY:
         return apply_set_many(b, r);
     default:
-        return QM_ETYPE;
+        return PROTO_ETYPE;
     }
 }
 
@@ -196,19 +196,19 @@ static int apply_return(struct state *st, const struct record *r)
 {
     struct lease_owner *owner = state_owner(st, r->owner, false);
     if (!owner)
-        return QM_OK;
+        return PROTO_OK;
     queue_return_leases(owner, &st->touched);
     if (owner->detached) {
         HASH_DEL(st->owners, owner);
         free(owner);
     }
-    return QM_OK;
+    return PROTO_OK;
 }
 
 int state_apply(struct state *st, const struct record *r, struct object *object,
                 struct apply_out *out)
 {
-    int rc = QM_OK;
+    int rc = PROTO_OK;
     if (r->type == REC_RETURN) {
         rc = apply_return(st, r);
     } else {
@@ -218,7 +218,7 @@ int state_apply(struct state *st, const struct record *r, struct object *object,
         rc = o->type == OBJECT_QUEUE ? apply_queue(st, o->u.queue, r, out)
                                      : apply_buf(o->u.buf, r, out);
     }
-    if (rc == QM_OK)
+    if (rc == PROTO_OK)
         record_log_append(st->log, r);
     return rc;
 }

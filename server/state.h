@@ -67,7 +67,7 @@ struct state_env {
 struct state {
     struct registry registry;
     struct memory memory;
-    const struct qm_config *config; /* the limits */
+    const struct config *config; /* the limits */
     struct record_log *log;          /* NULL: nothing records */
     struct lease_owner *owners;      /* lease owners by id (uthash) */
     struct queue_set touched;        /* queues to serve before the input ends */
@@ -81,7 +81,7 @@ struct state {
 };
 
 /* state.c */
-void state_init(struct state *st, const struct qm_config *config, const struct state_env *env,
+void state_init(struct state *st, const struct config *config, const struct state_env *env,
                 void *env_ctx);
 void state_free(struct state *st);
 /* What applying a record gives back beyond its code: TAKE calls sink for
@@ -91,7 +91,7 @@ struct apply_out {
     void *sink_ctx;
     struct mp_number number;
 };
-/* Makes the change r says and, when it was made, hands r to the log. QM_OK
+/* Makes the change r says and, when it was made, hands r to the log. PROTO_OK
  * or why nothing changed (ENOENT, ETYPE, EVALUE, ENOKEY, ENOMEM, ENOTNUM,
  * ERANGE). object, when not NULL, is the object r names, already found.
  * out may be NULL. Parked requests are not served here: state_serve()
@@ -150,13 +150,13 @@ msgpack_packer *reply_begin(struct session *s, uint32_t msgid, size_t *frame_sta
 bool reply_end(struct session *s, size_t frame_start);
 /* Drops a frame begun with reply_begin. */
 void reply_abort(struct session *s, size_t frame_start);
-/* Whether a reply of about n bytes may be built: QM_OK, QM_ETOOBIG (over
- * max_message) or QM_ENOMEM (over max_memory). */
+/* Whether a reply of about n bytes may be built: PROTO_OK, PROTO_ETOOBIG (over
+ * max_message) or PROTO_ENOMEM (over max_memory). */
 int reply_check_size(const struct session *s, uint64_t n);
 void reply_nil(struct session *s, uint32_t msgid);
 void reply_error(struct session *s, uint32_t msgid, int code, const char *detail);
 void reply_uint(struct session *s, uint32_t msgid, uint64_t v);
-/* An ok-or-error answer: nil for QM_OK. */
+/* An ok-or-error answer: nil for PROTO_OK. */
 void reply_code(struct session *s, uint32_t msgid, int code);
 
 /* Whether an item (or buf value) of len bytes is over max_item. */
@@ -225,7 +225,7 @@ struct params {
     uint32_t list_len;
     size_t list_bytes; /* of the items or pairs */
 };
-/* QM_OK, or the error code to answer with (detail says more, may be NULL). */
+/* PROTO_OK, or the error code to answer with (detail says more, may be NULL). */
 int params_parse(const struct registry *reg, const char *spec, const struct rpc_request *req,
                  struct params *out, const char **detail);
 

@@ -47,28 +47,28 @@ void waiter_expire(struct waiter *w)
     uint64_t put_done = w->many ? w->put_done : 0;
     waiter_drop(w);
     if (kind == WAIT_GET)
-        reply_error(s, msgid, QM_EEMPTY, NULL);
+        reply_error(s, msgid, PROTO_EEMPTY, NULL);
     else if (kind == WAIT_JOIN)
-        reply_error(s, msgid, QM_ETIMEOUT, NULL);
+        reply_error(s, msgid, PROTO_ETIMEOUT, NULL);
     else if (put_done > 0)
         reply_uint(s, msgid, put_done);
     else
-        reply_error(s, msgid, QM_EFULL, NULL);
+        reply_error(s, msgid, PROTO_EFULL, NULL);
 }
 
-/* QM_OK, or why this session may not park one more request. */
+/* PROTO_OK, or why this session may not park one more request. */
 static int check_room_to_park(const struct session *s, char *detail, size_t len)
 {
     if (s->nwaiters >= s->st->config->max_waiters) {
         snprintf(detail, len, "max_waiters (%llu) requests are already parked on this connection",
                  (unsigned long long)s->st->config->max_waiters);
-        return QM_ENOMEM;
+        return PROTO_ENOMEM;
     }
     if (!memory_fits(&s->st->memory, WAITER_OVERHEAD)) {
-        snprintf(detail, len, "%s", qm_error_message(QM_ENOMEM));
-        return QM_ENOMEM;
+        snprintf(detail, len, "%s", proto_error_message(PROTO_ENOMEM));
+        return PROTO_ENOMEM;
     }
-    return QM_OK;
+    return PROTO_OK;
 }
 
 static struct waiter *waiter_new(struct session *s, double timeout, const uint8_t *pending,
@@ -93,13 +93,13 @@ struct waiter *waiter_park(struct session *s, struct queue *q, enum waiter_kind 
 {
     char detail[128];
     int rc = check_room_to_park(s, detail, sizeof detail);
-    if (rc != QM_OK) {
+    if (rc != PROTO_OK) {
         reply_error(s, msgid, rc, detail);
         return NULL;
     }
     struct waiter *w = waiter_new(s, timeout, pending, pending_len);
     if (!w) {
-        reply_error(s, msgid, QM_ENOMEM, "out of memory");
+        reply_error(s, msgid, PROTO_ENOMEM, "out of memory");
         return NULL;
     }
     w->kind = kind;
@@ -141,7 +141,7 @@ static bool feed_items(struct waiter *w)
             break;
         /* The parked bytes were already counted in memory; move, don't recount. */
         st->memory.used -= r.value.len;
-        if (state_apply(st, &r, NULL, NULL) != QM_OK) {
+        if (state_apply(st, &r, NULL, NULL) != PROTO_OK) {
             st->memory.used += r.value.len;
             break;
         }

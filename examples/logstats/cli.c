@@ -8,6 +8,41 @@
 
 volatile sig_atomic_t cli_stop_requested;
 
+int cli_getopt(const struct cli *cli, int argc, char **argv, const char *shortopts,
+               const struct option *longopts)
+{
+    int c;
+    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        if (endpoint_option(cli->ep, c, optarg))
+            continue;
+        if (c == 'h') {
+            cli->usage(stdout);
+            return CLI_HELP;
+        }
+        if (c == '?' || c == ':') {
+            cli->usage(stderr);
+            return CLI_USAGE;
+        }
+        return c;
+    }
+    if (optind < argc && !cli->takes_arguments) {
+        fprintf(stderr, "%s: unexpected argument: %s\n", cli->prog, argv[optind]);
+        return CLI_USAGE;
+    }
+    return CLI_END;
+}
+
+int cli_parse_result(int rc)
+{
+    return rc == CLI_END ? 0 : rc == CLI_HELP ? -1 : 2;
+}
+
+int cli_bad_value(const struct cli *cli, const char *opt, const char *value)
+{
+    fprintf(stderr, "%s: bad value for %s: %s\n", cli->prog, opt, value);
+    return 2;
+}
+
 bool cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
     if (!s || *s < '0' || *s > '9')

@@ -61,12 +61,6 @@ static void usage(FILE *out)
             PROG);
 }
 
-static int bad_value(const char *opt, const char *value)
-{
-    fprintf(stderr, "%s: bad value for %s: %s\n", PROG, opt, value);
-    return 2;
-}
-
 enum { OPT_ONCE = 256, OPT_REPORT, OPT_TOP, OPT_GET };
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -84,33 +78,27 @@ static int parse_options(int argc, char **argv, struct options *o)
         {0},
     };
     *o = (struct options){.buf = "flow_buf", .db = "logstats.db", .interval = 2, .top = 10};
+    const struct cli cli = {.prog = PROG, .usage = usage, .ep = &o->ep};
     int c;
-    while ((c = getopt_long(argc, argv, "a:k:c:B:d:i:h", longopts, NULL)) != -1) {
-        if (endpoint_option(&o->ep, c, optarg))
-            continue;
+    while ((c = cli_getopt(&cli, argc, argv, "a:k:c:B:d:i:h", longopts)) >= 0) {
         switch (c) {
         case 'B': o->buf = optarg; break;
         case 'd': o->db = optarg; break;
         case 'i':
             if (!cli_parse_seconds(optarg, &o->interval) || o->interval > 86400)
-                return bad_value("--interval", optarg);
+                return cli_bad_value(&cli, "--interval", optarg);
             break;
         case OPT_ONCE: o->once = true; break;
         case OPT_REPORT: o->report = true; break;
         case OPT_TOP:
             if (!cli_parse_u64(optarg, 1, 1000000, &o->top))
-                return bad_value("--top", optarg);
+                return cli_bad_value(&cli, "--top", optarg);
             break;
         case OPT_GET: o->get = optarg; break;
-        case 'h': usage(stdout); return -1;
-        default: usage(stderr); return 2;
+        default: break; /* cli_getopt returns only the options listed */
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument: %s\n", PROG, argv[optind]);
-        return 2;
-    }
-    return 0;
+    return cli_parse_result(c);
 }
 
 static bool failed(struct dumper *d, const char *what, int rc)

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "common/config.h"
 
 bool endpoint_option(struct endpoint *e, int opt, const char *arg)
 {
@@ -15,35 +14,20 @@ bool endpoint_option(struct endpoint *e, int opt, const char *arg)
     }
 }
 
-/* The daemon's config supplies what the flags did not. */
-static bool apply_config(const struct endpoint *e, const char *prog)
-{
-    struct qm_config cfg;
-    char err[512];
-    config_init(&cfg);
-    if (!config_load(&cfg, e->config, err, sizeof err)) {
-        fprintf(stderr, "%s: %s\n", prog, err);
-        config_free(&cfg);
-        return false;
-    }
-    char *keyfile = e->keyfile ? NULL : config_authkey_path(&cfg);
-    bool ok = (e->addr || setenv("QMGR_ADDR", cfg.listen, 1) == 0) &&
-              (e->keyfile || (keyfile && setenv("QMGR_AUTHKEY_FILE", keyfile, 1) == 0));
-    if (!ok)
-        fprintf(stderr, "%s: out of memory reading %s\n", prog, e->config);
-    free(keyfile);
-    config_free(&cfg);
-    return ok;
-}
-
 bool endpoint_resolve(const struct endpoint *e, const char *prog)
 {
-    if ((e->addr && setenv("QMGR_ADDR", e->addr, 1) != 0) ||
-        (e->keyfile && setenv("QMGR_AUTHKEY_FILE", e->keyfile, 1) != 0)) {
-        fprintf(stderr, "%s: out of memory for the environment\n", prog);
+    qmgr_target t;
+    char err[512];
+    int rc = qmgr_target_resolve(&t, e->addr, e->keyfile, e->config, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "%s: %s\n", prog, err);
         return false;
     }
-    return !e->config || apply_config(e, prog);
+    rc = qmgr_target_export(&t);
+    qmgr_target_free(&t);
+    if (rc)
+        fprintf(stderr, "%s: out of memory for the environment\n", prog);
+    return rc == QMGR_OK;
 }
 
 int endpoint_connect(const char *prog, qmgr_conn **out)

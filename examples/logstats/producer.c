@@ -69,12 +69,6 @@ static void usage(FILE *out)
             PROG, MAX_WINDOW, LOGGEN_DEFAULT_SPAN, LOGGEN_DEFAULT_MALFORMED_PPM);
 }
 
-static int bad_value(const char *opt, const char *value)
-{
-    fprintf(stderr, "%s: bad value for %s: %s\n", PROG, opt, value);
-    return 2;
-}
-
 enum { OPT_BATCH_BYTES = 256, OPT_SPAN, OPT_MALFORMED };
 
 /* Returns 0, or the exit code when the program should stop (2: usage; -1: help shown). */
@@ -104,49 +98,49 @@ static int parse_options(int argc, char **argv, struct options *o)
                 .malformed_ppm = LOGGEN_DEFAULT_MALFORMED_PPM},
     };
     uint64_t v;
+    const struct cli cli = {.prog = PROG, .usage = usage, .ep = &o->ep, .takes_arguments = true};
     int c;
-    while ((c = getopt_long(argc, argv, "a:k:c:q:b:w:g:s:o:ph", longopts, NULL)) != -1) {
-        if (endpoint_option(&o->ep, c, optarg))
-            continue;
+    while ((c = cli_getopt(&cli, argc, argv, "a:k:c:q:b:w:g:s:o:ph", longopts)) >= 0) {
         switch (c) {
         case 'q': o->queue = optarg; break;
         case 'b':
             if (!cli_parse_u64(optarg, 1, 100000000, &o->batch_lines))
-                return bad_value("--batch", optarg);
+                return cli_bad_value(&cli, "--batch", optarg);
             break;
         case OPT_BATCH_BYTES:
             if (!cli_parse_u64(optarg, 1, (uint64_t)1 << 30, &o->batch_bytes))
-                return bad_value("--batch-bytes", optarg);
+                return cli_bad_value(&cli, "--batch-bytes", optarg);
             break;
         case 'w':
             if (!cli_parse_u64(optarg, 1, MAX_WINDOW, &o->window))
-                return bad_value("--window", optarg);
+                return cli_bad_value(&cli, "--window", optarg);
             break;
         case 'g':
             if (!cli_parse_u64(optarg, 0, (uint64_t)1 << 40, &o->gen.lines))
-                return bad_value("--generate", optarg);
+                return cli_bad_value(&cli, "--generate", optarg);
             o->generate = true;
             break;
         case 's':
             if (!cli_parse_u64(optarg, 0, UINT64_MAX, &o->gen.seed))
-                return bad_value("--seed", optarg);
+                return cli_bad_value(&cli, "--seed", optarg);
             break;
         case OPT_SPAN:
             if (!cli_parse_u64(optarg, 0, 86400 * 366, &v))
-                return bad_value("--span", optarg);
+                return cli_bad_value(&cli, "--span", optarg);
             o->gen.span = (uint32_t)v;
             break;
         case OPT_MALFORMED:
             if (!cli_parse_u64(optarg, 0, 1000000, &v))
-                return bad_value("--malformed-ppm", optarg);
+                return cli_bad_value(&cli, "--malformed-ppm", optarg);
             o->gen.malformed_ppm = (uint32_t)v;
             break;
         case 'o': o->output = optarg; break;
         case 'p': o->progress = true; break;
-        case 'h': usage(stdout); return -1;
-        default: usage(stderr); return 2;
+        default: break; /* cli_getopt returns only the options listed */
         }
     }
+    if (c != CLI_END)
+        return cli_parse_result(c);
     o->files = argv + optind;
     o->nfiles = (size_t)(argc - optind);
     if (o->generate && o->nfiles) {

@@ -97,12 +97,6 @@ static void usage(FILE *out)
             PROG, MAX_JOBS);
 }
 
-static int bad_value(const char *opt, const char *value)
-{
-    fprintf(stderr, "%s: bad value for %s: %s\n", PROG, opt, value);
-    return 2;
-}
-
 enum { OPT_STALL = 256 };
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -121,43 +115,37 @@ static int parse_options(int argc, char **argv, struct options *o)
     };
     *o = (struct options){.queue = "line_queue", .buf = "flow_buf", .jobs = 8,
                           .top_clients = 100, .reconnect = 8};
+    const struct cli cli = {.prog = PROG, .usage = usage, .ep = &o->ep};
     int c;
-    while ((c = getopt_long(argc, argv, "a:k:c:q:B:j:n:i:r:h", longopts, NULL)) != -1) {
-        if (endpoint_option(&o->ep, c, optarg))
-            continue;
+    while ((c = cli_getopt(&cli, argc, argv, "a:k:c:q:B:j:n:i:r:h", longopts)) >= 0) {
         switch (c) {
         case 'q': o->queue = optarg; break;
         case 'B': o->buf = optarg; break;
         case 'j':
             if (!cli_parse_u64(optarg, 1, MAX_JOBS, &o->jobs))
-                return bad_value("--jobs", optarg);
+                return cli_bad_value(&cli, "--jobs", optarg);
             break;
         case 'n':
             if (!cli_parse_u64(optarg, 0, 1000000, &o->top_clients))
-                return bad_value("--top-clients", optarg);
+                return cli_bad_value(&cli, "--top-clients", optarg);
             break;
         case 'i':
             if (!cli_parse_seconds(optarg, &o->idle_exit))
-                return bad_value("--idle-exit", optarg);
+                return cli_bad_value(&cli, "--idle-exit", optarg);
             break;
         case 'r':
             if (!cli_parse_u64(optarg, 0, 1000, &o->reconnect))
-                return bad_value("--reconnect", optarg);
+                return cli_bad_value(&cli, "--reconnect", optarg);
             break;
         case OPT_STALL:
             if (!cli_parse_u64(optarg, 0, UINT64_MAX - 1, &o->stall_after))
-                return bad_value("--stall-after", optarg);
+                return cli_bad_value(&cli, "--stall-after", optarg);
             o->stall_after++; /* 0 stays "never" */
             break;
-        case 'h': usage(stdout); return -1;
-        default: usage(stderr); return 2;
+        default: break; /* cli_getopt returns only the options listed */
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument: %s\n", PROG, argv[optind]);
-        return 2;
-    }
-    return 0;
+    return cli_parse_result(c);
 }
 
 static void report(struct worker *w, const char *what, int rc)

@@ -48,7 +48,7 @@ static void parse_values(const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *path = config_file();
-    struct qm_config c;
+    struct config c;
     char err[512];
 
     parse_values(data, size);

@@ -60,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         {.name = "q", .type = OBJECT_QUEUE, .accessor = "get_q", .redeliver = true, .maxsize = 3},
         {.name = "b", .type = OBJECT_BUF, .accessor = "get_b"},
     };
-    static struct qm_config config;
+    static struct config config;
     if (!config.listen)
         config_init(&config);
     struct state st;

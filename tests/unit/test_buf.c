@@ -32,10 +32,10 @@ START_TEST(incr_int_starts_at_zero)
 {
     struct buf *b = buf_new("b", &memory);
     struct mp_number r;
-    ck_assert_int_eq(incr(b, "k", int_delta(5), &r), QM_OK);
+    ck_assert_int_eq(incr(b, "k", int_delta(5), &r), PROTO_OK);
     ck_assert(!r.is_float);
     ck_assert_int_eq(r.i, 5);
-    ck_assert_int_eq(incr(b, "k", int_delta(-7), &r), QM_OK);
+    ck_assert_int_eq(incr(b, "k", int_delta(-7), &r), PROTO_OK);
     ck_assert_int_eq(r.i, -2);
     ck_assert_uint_eq(buf_len(b), 1);
     buf_free(b);
@@ -47,11 +47,11 @@ START_TEST(incr_float_makes_float)
 {
     struct buf *b = buf_new("b", &memory);
     struct mp_number r;
-    ck_assert_int_eq(incr(b, "k", int_delta(2), &r), QM_OK);
-    ck_assert_int_eq(incr(b, "k", float_delta(0.5), &r), QM_OK);
+    ck_assert_int_eq(incr(b, "k", int_delta(2), &r), PROTO_OK);
+    ck_assert_int_eq(incr(b, "k", float_delta(0.5), &r), PROTO_OK);
     ck_assert(r.is_float);
     ck_assert_double_eq(r.f, 2.5);
-    ck_assert_int_eq(incr(b, "k", int_delta(1), &r), QM_OK);
+    ck_assert_int_eq(incr(b, "k", int_delta(1), &r), PROTO_OK);
     ck_assert(r.is_float);
     ck_assert_double_eq(r.f, 3.5);
     buf_free(b);
@@ -62,10 +62,10 @@ START_TEST(incr_overflow_is_erange_and_unchanged)
 {
     struct buf *b = buf_new("b", &memory);
     struct mp_number r;
-    ck_assert_int_eq(incr(b, "k", int_delta(INT64_MAX), &r), QM_OK);
-    ck_assert_int_eq(incr(b, "k", int_delta(1), &r), QM_ERANGE);
-    ck_assert_int_eq(incr(b, "m", int_delta(INT64_MIN), &r), QM_OK);
-    ck_assert_int_eq(incr(b, "m", int_delta(-1), &r), QM_ERANGE);
+    ck_assert_int_eq(incr(b, "k", int_delta(INT64_MAX), &r), PROTO_OK);
+    ck_assert_int_eq(incr(b, "k", int_delta(1), &r), PROTO_ERANGE);
+    ck_assert_int_eq(incr(b, "m", int_delta(INT64_MIN), &r), PROTO_OK);
+    ck_assert_int_eq(incr(b, "m", int_delta(-1), &r), PROTO_ERANGE);
     const struct buf_entry *e = buf_find(b, "k", 1);
     ck_assert_int_eq(e->v.i, INT64_MAX);
     buf_free(b);
@@ -102,7 +102,7 @@ START_TEST(update_applies_all)
     const char *keys[] = {"a", "b", "a"};
     const int64_t vals[] = {1, 2, 3};
     const bool ints[] = {true, true, true};
-    ck_assert_int_eq(buf_update(b, pack_map(&sb, keys, vals, ints, 3), 3), QM_OK);
+    ck_assert_int_eq(buf_update(b, pack_map(&sb, keys, vals, ints, 3), 3), PROTO_OK);
     ck_assert_int_eq(buf_find(b, "a", 1)->v.i, 4);
     ck_assert_int_eq(buf_find(b, "b", 1)->v.i, 2);
     msgpack_sbuffer_destroy(&sb);
@@ -114,13 +114,13 @@ START_TEST(update_bad_delta_changes_nothing)
 {
     struct buf *b = buf_new("b", &memory);
     struct mp_number r;
-    ck_assert_int_eq(incr(b, "a", int_delta(10), &r), QM_OK);
+    ck_assert_int_eq(incr(b, "a", int_delta(10), &r), PROTO_OK);
     uint64_t used = memory.used;
     msgpack_sbuffer sb;
     const char *keys[] = {"a", "new", "c"};
     const int64_t vals[] = {1, 2, 0};
     const bool ints[] = {true, true, false};
-    ck_assert_int_eq(buf_update(b, pack_map(&sb, keys, vals, ints, 3), 3), QM_EBADREQ);
+    ck_assert_int_eq(buf_update(b, pack_map(&sb, keys, vals, ints, 3), 3), PROTO_EBADREQ);
     ck_assert_int_eq(buf_find(b, "a", 1)->v.i, 10);
     ck_assert_ptr_null(buf_find(b, "new", 3));
     ck_assert_uint_eq(buf_len(b), 1);
@@ -137,7 +137,7 @@ START_TEST(update_overflow_rolls_back)
     const char *keys[] = {"x", "y", "y"};
     const int64_t vals[] = {5, INT64_MAX, 1};
     const bool ints[] = {true, true, true};
-    ck_assert_int_eq(buf_update(b, pack_map(&sb, keys, vals, ints, 3), 3), QM_ERANGE);
+    ck_assert_int_eq(buf_update(b, pack_map(&sb, keys, vals, ints, 3), 3), PROTO_ERANGE);
     ck_assert_uint_eq(buf_len(b), 0);
     msgpack_sbuffer_destroy(&sb);
     buf_free(b);
@@ -149,14 +149,14 @@ START_TEST(update_on_non_number_is_enotnum)
     struct buf *b = buf_new("b", &memory);
     const uint8_t str[] = {0xa2, 'h', 'i'};
     struct mp_slice v = {str, sizeof str};
-    ck_assert_int_eq(buf_set(b, "s", 1, &v), QM_OK);
+    ck_assert_int_eq(buf_set(b, "s", 1, &v), PROTO_OK);
     struct mp_number r;
-    ck_assert_int_eq(incr(b, "s", int_delta(1), &r), QM_ENOTNUM);
+    ck_assert_int_eq(incr(b, "s", int_delta(1), &r), PROTO_ENOTNUM);
     msgpack_sbuffer sb;
     const char *keys[] = {"t", "s"};
     const int64_t vals[] = {1, 1};
     const bool ints[] = {true, true};
-    ck_assert_int_eq(buf_update(b, pack_map(&sb, keys, vals, ints, 2), 2), QM_ENOTNUM);
+    ck_assert_int_eq(buf_update(b, pack_map(&sb, keys, vals, ints, 2), 2), PROTO_ENOTNUM);
     ck_assert_ptr_null(buf_find(b, "t", 1));
     msgpack_sbuffer_destroy(&sb);
     buf_free(b);
@@ -169,8 +169,8 @@ START_TEST(set_get_del_values)
     const uint8_t arr[] = {0x92, 0x01, 0xa1, 'z'};
     const uint8_t num[] = {0xcd, 0x01, 0x00}; /* 256 as uint16 */
     struct mp_slice v = {arr, sizeof arr}, n = {num, sizeof num};
-    ck_assert_int_eq(buf_set(b, "raw", 3, &v), QM_OK);
-    ck_assert_int_eq(buf_set(b, "num", 3, &n), QM_OK);
+    ck_assert_int_eq(buf_set(b, "raw", 3, &v), PROTO_OK);
+    ck_assert_int_eq(buf_set(b, "num", 3, &n), PROTO_OK);
     const struct buf_entry *e = buf_find(b, "raw", 3);
     ck_assert_int_eq(e->kind, BUF_RAW);
     ck_assert_uint_eq(e->v.raw.len, sizeof arr);
@@ -179,12 +179,12 @@ START_TEST(set_get_del_values)
     ck_assert_int_eq(e->kind, BUF_INT);
     ck_assert_int_eq(e->v.i, 256);
     /* Overwrite raw with a number: incr then works on it. */
-    ck_assert_int_eq(buf_set(b, "raw", 3, &n), QM_OK);
+    ck_assert_int_eq(buf_set(b, "raw", 3, &n), PROTO_OK);
     struct mp_number r;
-    ck_assert_int_eq(incr(b, "raw", int_delta(1), &r), QM_OK);
+    ck_assert_int_eq(incr(b, "raw", int_delta(1), &r), PROTO_OK);
     ck_assert_int_eq(r.i, 257);
-    ck_assert_int_eq(buf_del(b, "raw", 3), QM_OK);
-    ck_assert_int_eq(buf_del(b, "raw", 3), QM_ENOKEY);
+    ck_assert_int_eq(buf_del(b, "raw", 3), PROTO_OK);
+    ck_assert_int_eq(buf_del(b, "raw", 3), PROTO_ENOKEY);
     buf_clear(b);
     ck_assert_uint_eq(buf_len(b), 0);
     ck_assert_uint_eq(memory.used, 0);
@@ -206,18 +206,18 @@ START_TEST(hash_out_of_memory_is_enomem_not_exit)
     struct buf *b = buf_new("b", &big);
     struct mp_number r;
     hash_malloc = refuse_allocation;
-    ck_assert_int_eq(incr(b, "first", int_delta(1), &r), QM_ENOMEM);
+    ck_assert_int_eq(incr(b, "first", int_delta(1), &r), PROTO_ENOMEM);
     ck_assert_uint_eq(buf_len(b), 0);
     hash_malloc = malloc;
-    ck_assert_int_eq(incr(b, "first", int_delta(1), &r), QM_OK);
+    ck_assert_int_eq(incr(b, "first", int_delta(1), &r), PROTO_OK);
     char key[16];
     int refused = 0;
     for (int i = 0; i < 2000; i++) {
         snprintf(key, sizeof key, "k%d", i);
         hash_malloc = i >= 300 ? refuse_allocation : malloc;
         int rc = incr(b, key, int_delta(1), &r);
-        ck_assert(rc == QM_OK || rc == QM_ENOMEM);
-        refused += rc == QM_ENOMEM;
+        ck_assert(rc == PROTO_OK || rc == PROTO_ENOMEM);
+        refused += rc == PROTO_ENOMEM;
     }
     hash_malloc = malloc;
     ck_assert_int_gt(refused, 0);
@@ -254,14 +254,14 @@ START_TEST(update_undo_log_is_counted_against_max_memory)
     mp_reader_init(&map, sb.data, sb.size);
     uint32_t npairs;
     ck_assert(mp_read_map(&map, &npairs));
-    ck_assert_int_eq(buf_update(b, map, npairs), QM_OK);
+    ck_assert_int_eq(buf_update(b, map, npairs), PROTO_OK);
     tight.max = tight.used + 64;
-    ck_assert_int_eq(buf_update(b, map, npairs), QM_ENOMEM);
+    ck_assert_int_eq(buf_update(b, map, npairs), PROTO_ENOMEM);
     struct mp_number r;
-    ck_assert_int_eq(incr(b, "k5", int_delta(0), &r), QM_OK);
+    ck_assert_int_eq(incr(b, "k5", int_delta(0), &r), PROTO_OK);
     ck_assert_int_eq(r.i, 1);
     tight.max = UINT64_MAX;
-    ck_assert_int_eq(buf_update(b, map, npairs), QM_OK);
+    ck_assert_int_eq(buf_update(b, map, npairs), PROTO_OK);
     msgpack_sbuffer_destroy(&sb);
     buf_free(b);
     ck_assert_uint_eq(tight.used, 0);

@@ -40,7 +40,7 @@ static void write_conf(const char *text)
 }
 
 /* Loads text over a fresh config; err gets the message on failure. */
-static bool load_text(struct qm_config *c, const char *text, char *err, size_t errlen)
+static bool load_text(struct config *c, const char *text, char *err, size_t errlen)
 {
     write_conf(text);
     config_init(c);
@@ -48,7 +48,7 @@ static bool load_text(struct qm_config *c, const char *text, char *err, size_t e
     return config_load(c, conf_path, err, errlen);
 }
 
-static void load_ok(struct qm_config *c, const char *text)
+static void load_ok(struct config *c, const char *text)
 {
     char err[512];
     ck_assert_msg(load_text(c, text, err, sizeof err), "refused: %s\n--- config:\n%s", err, text);
@@ -56,7 +56,7 @@ static void load_ok(struct qm_config *c, const char *text)
 
 static void expect_error(const char *text, size_t len, int line, const char *reason)
 {
-    struct qm_config c;
+    struct config c;
     char err[512], prefix[128];
 
     write_conf_bytes(text, len);
@@ -171,7 +171,7 @@ END_TEST
 
 /* ---- defaults ---------------------------------------------------------- */
 
-static void check_defaults(const struct qm_config *c)
+static void check_defaults(const struct config *c)
 {
     char *state_dir = config_default_state_dir();
     ck_assert_str_eq(c->listen, "127.0.0.1:50002");
@@ -190,7 +190,7 @@ static void check_defaults(const struct qm_config *c)
     free(state_dir);
 }
 
-static void check_default_objects(const struct qm_config *c)
+static void check_default_objects(const struct config *c)
 {
     ck_assert_uint_eq(c->nobjects, 2);
     ck_assert_str_eq(c->objects[0].name, "line_queue");
@@ -205,7 +205,7 @@ static void check_default_objects(const struct qm_config *c)
 
 START_TEST(init_defaults)
 {
-    struct qm_config c;
+    struct config c;
     config_init(&c);
     check_defaults(&c);
     ck_assert_uint_eq(c.nobjects, 0);
@@ -219,7 +219,7 @@ END_TEST
 
 START_TEST(default_objects_added)
 {
-    struct qm_config c;
+    struct config c;
     config_init(&c);
     config_add_default_objects(&c);
     check_default_objects(&c);
@@ -229,7 +229,7 @@ END_TEST
 
 START_TEST(empty_file_gives_defaults)
 {
-    struct qm_config c;
+    struct config c;
     load_ok(&c, "");
     check_defaults(&c);
     check_default_objects(&c);
@@ -239,7 +239,7 @@ END_TEST
 
 START_TEST(file_without_objects_gets_default_objects)
 {
-    struct qm_config c;
+    struct config c;
     load_ok(&c, "; nothing but a comment\n[qmgrd]\nlisten = 127.0.0.1:6000\n");
     ck_assert_str_eq(c.listen, "127.0.0.1:6000");
     check_default_objects(&c);
@@ -249,7 +249,7 @@ END_TEST
 
 START_TEST(file_objects_replace_default_objects)
 {
-    struct qm_config c;
+    struct config c;
     load_ok(&c, "[buf counts]\n");
     ck_assert_uint_eq(c.nobjects, 1);
     ck_assert_str_eq(c.objects[0].name, "counts");
@@ -263,7 +263,7 @@ END_TEST
 
 START_TEST(every_option)
 {
-    struct qm_config c;
+    struct config c;
     load_ok(&c, "[qmgrd]\n"
                 "listen = [::1]:6001\n"
                 "authkey_file = /etc/qmgr/key\n"
@@ -323,7 +323,7 @@ END_TEST
 
 START_TEST(other_values)
 {
-    struct qm_config c;
+    struct config c;
     load_ok(&c, "[qmgrd]\nlisten = unix:/run/qmgr/qmgrd.sock\nfsync = no\njournal = off\n"
                 "log_level = warn\nhandshake_timeout = 2m\nmax_message = 2147483647\n");
     ck_assert_str_eq(c.listen, "unix:/run/qmgr/qmgrd.sock");
@@ -354,7 +354,7 @@ END_TEST
 
 START_TEST(lenient_syntax)
 {
-    struct qm_config c;
+    struct config c;
     /* BOM, CRLF, comments of both kinds, inline comments, indentation, ':' as
      * separator, blanks inside a section header */
     load_ok(&c, "\xEF\xBB\xBF[qmgrd] ; the daemon\r\n"
@@ -378,7 +378,7 @@ END_TEST
 
 START_TEST(repeated_qmgrd_section_merges)
 {
-    struct qm_config c;
+    struct config c;
     load_ok(&c, "[qmgrd]\nmax_connections = 5\n[queue a]\n[qmgrd]\nmax_memory = 1M\n");
     ck_assert_uint_eq(c.max_connections, 5);
     ck_assert_uint_eq(c.max_memory, MIB);
@@ -393,7 +393,7 @@ START_TEST(long_object_names)
     char text[512], name[192];
     memset(name, 'n', sizeof name - 1);
     name[sizeof name - 1] = '\0';
-    struct qm_config c;
+    struct config c;
     snprintf(text, sizeof text, "[queue %s]\n", name);
     load_ok(&c, text);
     ck_assert_str_eq(c.objects[0].name, name);
@@ -404,7 +404,7 @@ END_TEST
 
 START_TEST(example_conf_has_the_defaults)
 {
-    struct qm_config c;
+    struct config c;
     char err[512];
     config_init(&c);
     ck_assert_msg(config_load(&c, QMGR_EXAMPLE_CONF, err, sizeof err), "%s", err);
@@ -416,7 +416,7 @@ END_TEST
 
 START_TEST(load_replaces_and_failure_keeps)
 {
-    struct qm_config c;
+    struct config c;
     char err[512];
     load_ok(&c, "[qmgrd]\nmax_connections = 5\n[queue a]\n");
     write_conf("[qmgrd]\nmax_connections = 6\n[queue b]\n[queue c]\n");
@@ -436,7 +436,7 @@ END_TEST
 
 START_TEST(zeroed_config_can_be_loaded)
 {
-    struct qm_config c = {0};
+    struct config c = {0};
     char err[512];
     write_conf("[queue q]\n");
     ck_assert_msg(config_load(&c, conf_path, err, sizeof err), "%s", err);
@@ -595,7 +595,7 @@ END_TEST
 START_TEST(unix_socket_path_length)
 {
     char text[256], path[109];
-    struct qm_config c;
+    struct config c;
     memset(path, 'p', sizeof path - 1);
     path[0] = '/';
     path[107] = '\0';
@@ -619,7 +619,7 @@ END_TEST
 
 START_TEST(refused_unreadable_files)
 {
-    struct qm_config c;
+    struct config c;
     char err[512], expected[512];
     config_init(&c);
 
@@ -640,7 +640,7 @@ END_TEST
 
 START_TEST(error_message_truncated_to_errlen)
 {
-    struct qm_config c;
+    struct config c;
     char err[8];
     memset(err, 'x', sizeof err);
     ck_assert(!load_text(&c, "[foo]\n", err, sizeof err));
@@ -710,7 +710,7 @@ START_TEST(state_dir_for_users)
 }
 END_TEST
 
-static void check_authkey_path(const struct qm_config *c, const char *expected)
+static void check_authkey_path(const struct config *c, const char *expected)
 {
     char *path = config_authkey_path(c);
     ck_assert_str_eq(path, expected);
@@ -719,7 +719,7 @@ static void check_authkey_path(const struct qm_config *c, const char *expected)
 
 START_TEST(authkey_path)
 {
-    struct qm_config c;
+    struct config c;
     unsetenv("CREDENTIALS_DIRECTORY");
     setenv("STATE_DIRECTORY", "/run/default-state", 1);
     config_init(&c);

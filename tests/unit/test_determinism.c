@@ -21,7 +21,7 @@ struct world {
     int timers; /* started, as the program around the state would */
 };
 
-static struct qm_config config;
+static struct config config;
 
 static void no_reply(struct session *s)
 {
@@ -268,7 +268,7 @@ START_TEST(same_inputs_same_state_and_replies)
     ck_assert_uint_eq(jobs->redelivered, 2);
     ck_assert_uint_eq(jobs->unfinished, 0);
     ck_assert(TAILQ_EMPTY(&jobs->joiners));
-    ck_assert(replies_contain_error(&w[0].s[C], QM_EEMPTY)); /* the timeout */
+    ck_assert(replies_contain_error(&w[0].s[C], PROTO_EEMPTY)); /* the timeout */
     ck_assert_int_eq(w[0].timers, w[1].timers);
     ck_assert_int_eq(w[0].timers, 5);
 

@@ -172,7 +172,7 @@ static void no_timer_stop(struct waiter *w)
 }
 
 static const struct state_env env = {no_reply, no_timer, no_timer_stop};
-static struct qm_config config;
+static struct config config;
 
 static void state_with(struct state *st, const struct object_config *objs, size_t n)
 {
@@ -214,15 +214,15 @@ START_TEST(replay_restores_queues_leases_and_bufs)
     for (uint8_t i = 0; i < 4; i++)
         ck_assert_int_eq(apply(&st, (struct record){.type = REC_PUT, .name = "q",
                                                     .value = {&i, 1}}),
-                         QM_OK);
+                         PROTO_OK);
     /* 0 and 1 leased to owner 7, then 0 settled. */
     ck_assert_int_eq(apply(&st, (struct record){.type = REC_TAKE, .name = "q", .owner = 7, .n = 2}),
-                     QM_OK);
+                     PROTO_OK);
     ck_assert_int_eq(
-        apply(&st, (struct record){.type = REC_TASK_DONE, .name = "q", .owner = 7, .n = 1}), QM_OK);
+        apply(&st, (struct record){.type = REC_TASK_DONE, .name = "q", .owner = 7, .n = 1}), PROTO_OK);
     ck_assert_int_eq(apply(&st, (struct record){.type = REC_BUF_INCR, .name = "b", .key = "k",
                                                 .key_len = 1, .number = {.i = 5}}),
-                     QM_OK);
+                     PROTO_OK);
     ck_assert(journal_commit(j));
     /* The "crash": the worker never returned its lease. */
     st.log = NULL;

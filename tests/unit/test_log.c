@@ -116,8 +116,8 @@ START_TEST(errno_preserved)
     ck_assert_int_eq(errno, EAGAIN);
     struct log_ratelimit rl = LOG_RATELIMIT_INIT(60, 1);
     errno = EPIPE;
-    qm_log_limited(&rl, LOG_INFO, "x");
-    qm_log_limited(&rl, LOG_INFO, "x");
+    log_write_limited(&rl, LOG_INFO, "x");
+    log_write_limited(&rl, LOG_INFO, "x");
     ck_assert_int_eq(errno, EPIPE);
     capture_end();
 }
@@ -280,7 +280,7 @@ START_TEST(burst_then_suppressed)
     struct log_ratelimit rl = LOG_RATELIMIT_INIT(60, 3);
     capture_start();
     for (int i = 0; i < 10; i++)
-        qm_log_limited(&rl, LOG_WARNING, "bad peer %d", i);
+        log_write_limited(&rl, LOG_WARNING, "bad peer %d", i);
     const char *out = capture_end();
     ck_assert_int_eq(count_lines(out), 3);
     ck_assert_ptr_nonnull(strstr(out, "bad peer 2\n"));
@@ -295,9 +295,9 @@ START_TEST(window_reopens_with_count)
     struct log_ratelimit rl = LOG_RATELIMIT_INIT(60, 2);
     capture_start();
     for (int i = 0; i < 5; i++)
-        qm_log_limited(&rl, LOG_WARNING, "first %d", i);
+        log_write_limited(&rl, LOG_WARNING, "first %d", i);
     rl.window_start -= 61; /* as if a minute had passed */
-    qm_log_limited(&rl, LOG_WARNING, "later");
+    log_write_limited(&rl, LOG_WARNING, "later");
     const char *out = capture_end();
     ck_assert_int_eq(count_lines(out), 4);
     const char *summary = strstr(out, " WARNING 3 similar messages suppressed\n");
@@ -314,10 +314,10 @@ START_TEST(quiet_window_has_no_summary)
 {
     struct log_ratelimit rl = LOG_RATELIMIT_INIT(60, 2);
     capture_start();
-    qm_log_limited(&rl, LOG_WARNING, "one");
-    qm_log_limited(&rl, LOG_WARNING, "two");
+    log_write_limited(&rl, LOG_WARNING, "one");
+    log_write_limited(&rl, LOG_WARNING, "two");
     rl.window_start -= 61;
-    qm_log_limited(&rl, LOG_WARNING, "three");
+    log_write_limited(&rl, LOG_WARNING, "three");
     const char *out = capture_end();
     ck_assert_int_eq(count_lines(out), 3);
     ck_assert_ptr_null(strstr(out, "suppressed"));
@@ -330,7 +330,7 @@ START_TEST(disabled_level_not_counted)
     log_set_level(LOG_WARNING);
     capture_start();
     for (int i = 0; i < 5; i++)
-        qm_log_limited(&rl, LOG_INFO, "quiet");
+        log_write_limited(&rl, LOG_INFO, "quiet");
     const char *out = capture_end();
     ck_assert_str_eq(out, "");
     ck_assert_uint_eq(rl.suppressed, 0);
@@ -351,12 +351,12 @@ START_TEST(window_on_the_clock)
     log_set_clock(fake_clock);
     fake_now = 100.0;
     capture_start();
-    qm_log_limited(&rl, LOG_WARNING, "a");
+    log_write_limited(&rl, LOG_WARNING, "a");
     fake_now += 0.049; /* still inside the window */
-    qm_log_limited(&rl, LOG_WARNING, "b");
+    log_write_limited(&rl, LOG_WARNING, "b");
     ck_assert_uint_eq(rl.suppressed, 1);
     fake_now += 0.001; /* the window is over */
-    qm_log_limited(&rl, LOG_WARNING, "c");
+    log_write_limited(&rl, LOG_WARNING, "c");
     const char *out = capture_end();
     log_set_clock(NULL);
     ck_assert_int_eq(count_lines(out), 3);

@@ -2,7 +2,7 @@
  * docs/protocol.md and the code say the same, both ways: every method row of
  * the document is a method of proto/methods.h (QMGR_METHODS) and every method
  * has a row; every error row has the number and name of proto/errors.h and
- * every code 0..QM_ERROR_MAX a row. The rule is at the top of the document:
+ * every code 0..PROTO_ERROR_MAX a row. The rule is at the top of the document:
  * a method row is a line starting "| `<method>` |", an error row a line
  * starting "| <number> | `<NAME>` |".
  */
@@ -113,7 +113,7 @@ START_TEST(every_error_code_both_ways)
     struct doc d;
     read_doc(&d, QMGR_PROTOCOL_MD);
     for (int i = 0; i < d.ncodes; i++) {
-        const char *name = qm_error_name(d.codes[i]);
+        const char *name = proto_error_name(d.codes[i]);
         ck_assert_msg(name != NULL,
                       "docs/protocol.md line %d has a row for code %d (%s), which proto/errors.h "
                       "does not have",
@@ -122,14 +122,14 @@ START_TEST(every_error_code_both_ways)
                       "docs/protocol.md line %d: code %d is %s in proto/errors.h, %s in the doc",
                       d.code_lines[i], d.codes[i], name, d.names[i]);
     }
-    for (int code = 0; code <= QM_ERROR_MAX; code++) {
+    for (int code = 0; code <= PROTO_ERROR_MAX; code++) {
         int rows = 0;
         for (int i = 0; i < d.ncodes; i++)
             rows += d.codes[i] == code;
         ck_assert_msg(rows > 0, "error code %d (%s) has no row in docs/protocol.md", code,
-                      qm_error_name(code));
+                      proto_error_name(code));
         ck_assert_msg(rows == 1, "error code %d (%s) has %d rows in docs/protocol.md", code,
-                      qm_error_name(code), rows);
+                      proto_error_name(code), rows);
     }
 }
 END_TEST

@@ -38,7 +38,7 @@ static enum feed_result on_putter_ready(struct waiter *w)
     while (w->pending_off < w->pending.len && queue_has_room(q)) {
         uint8_t item = w->pending.data[w->pending_off];
         q->memory->used -= 1; /* counted while parked */
-        ck_assert_int_eq(queue_put(q, &item, 1), QM_OK);
+        ck_assert_int_eq(queue_put(q, &item, 1), PROTO_OK);
         w->pending_off++;
         w->put_done++;
         moved = true;
@@ -80,7 +80,7 @@ static struct queue *make_queue(uint64_t maxsize, bool redeliver)
 
 static void put_fixint(struct queue *q, uint8_t v)
 {
-    ck_assert_int_eq(queue_put(q, &v, 1), QM_OK);
+    ck_assert_int_eq(queue_put(q, &v, 1), PROTO_OK);
 }
 
 static uint8_t take_one(struct queue *q, struct lease_owner *leases)
@@ -127,9 +127,9 @@ START_TEST(task_done_and_purge)
     struct queue *q = make_queue(0, false);
     put_fixint(q, 1);
     put_fixint(q, 2);
-    ck_assert_int_eq(queue_task_done(q, 3, NULL), QM_EVALUE);
+    ck_assert_int_eq(queue_task_done(q, 3, NULL), PROTO_EVALUE);
     ck_assert_uint_eq(q->unfinished, 2);
-    ck_assert_int_eq(queue_task_done(q, 1, NULL), QM_OK);
+    ck_assert_int_eq(queue_task_done(q, 1, NULL), PROTO_OK);
     ck_assert_uint_eq(q->unfinished, 1);
     put_fixint(q, 3);
     ck_assert_uint_eq(queue_purge(q), 3);
@@ -225,10 +225,10 @@ START_TEST(join_released_at_zero)
     queue_park(q, &j);
     take_one(q, NULL);
     take_one(q, NULL);
-    ck_assert_int_eq(queue_task_done(q, 1, NULL), QM_OK);
+    ck_assert_int_eq(queue_task_done(q, 1, NULL), PROTO_OK);
     queue_serve(q);
     ck_assert_int_eq(rec.joiners_done, 0);
-    ck_assert_int_eq(queue_task_done(q, 1, NULL), QM_OK);
+    ck_assert_int_eq(queue_task_done(q, 1, NULL), PROTO_OK);
     queue_serve(q);
     ck_assert_int_eq(rec.joiners_done, 1);
     queue_free(q);
@@ -247,7 +247,7 @@ START_TEST(leases_return_to_head_in_order)
     take_one(q, &leases);
     ck_assert_uint_eq(q->leased, 3);
     /* task_done settles the oldest lease (item 1). */
-    ck_assert_int_eq(queue_task_done(q, 1, &leases), QM_OK);
+    ck_assert_int_eq(queue_task_done(q, 1, &leases), PROTO_OK);
     ck_assert_uint_eq(q->leased, 2);
     return_leases(&leases);
     ck_assert(TAILQ_EMPTY(&leases.groups));
@@ -272,11 +272,11 @@ START_TEST(task_done_cannot_settle_another_owners_lease)
     take_one(q, &holder);
     /* One item is queued, one is out with holder: other may mark one done
      * (the queued one, as Python allows), not two. */
-    ck_assert_int_eq(queue_task_done(q, 2, &other), QM_EVALUE);
-    ck_assert_int_eq(queue_task_done(q, 1, &other), QM_OK);
-    ck_assert_int_eq(queue_task_done(q, 1, &other), QM_EVALUE);
+    ck_assert_int_eq(queue_task_done(q, 2, &other), PROTO_EVALUE);
+    ck_assert_int_eq(queue_task_done(q, 1, &other), PROTO_OK);
+    ck_assert_int_eq(queue_task_done(q, 1, &other), PROTO_EVALUE);
     ck_assert_uint_eq(q->unfinished, 1);
-    ck_assert_int_eq(queue_task_done(q, 1, &holder), QM_OK);
+    ck_assert_int_eq(queue_task_done(q, 1, &holder), PROTO_OK);
     ck_assert_uint_eq(q->unfinished, 0);
     ck_assert_uint_eq(q->leased, 0);
     queue_free(q);
@@ -312,11 +312,11 @@ START_TEST(put_refused_over_max_memory)
     put_fixint(q, 1);
     put_fixint(q, 2);
     uint8_t v = 3;
-    ck_assert_int_eq(queue_put(q, &v, 1), QM_ENOMEM);
+    ck_assert_int_eq(queue_put(q, &v, 1), PROTO_ENOMEM);
     ck_assert_uint_eq(q->items.count, 2);
     ck_assert_uint_eq(memory.used, 2);
     take_one(q, NULL);
-    ck_assert_int_eq(queue_put(q, &v, 1), QM_OK);
+    ck_assert_int_eq(queue_put(q, &v, 1), PROTO_OK);
     queue_free(q);
     ck_assert_uint_eq(memory.used, 0);
 }
@@ -341,11 +341,11 @@ START_TEST(leases_are_settled_per_queue_and_counted)
     /* Items stay counted while leased, and so does each lease's bookkeeping
      * (and the group of the second queue). */
     ck_assert_uint_ge(memory.used, 6 + 4 * LEASE_OVERHEAD);
-    ck_assert_int_eq(queue_task_done(b, 2, &owner), QM_OK);
+    ck_assert_int_eq(queue_task_done(b, 2, &owner), PROTO_OK);
     ck_assert_uint_eq(queue_leases_held(b, &owner), 0);
     ck_assert_uint_eq(queue_leases_held(a, &owner), 2);
     ck_assert_uint_eq(b->leased, 0);
-    ck_assert_int_eq(queue_task_done(a, 2, &owner), QM_OK);
+    ck_assert_int_eq(queue_task_done(a, 2, &owner), PROTO_OK);
     ck_assert(TAILQ_EMPTY(&owner.groups));
     /* Only the queued items are left. */
     ck_assert_uint_eq(memory.used, 2);

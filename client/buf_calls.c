@@ -7,26 +7,16 @@
 
 static int buf_open(qmgr_conn *c, const char *method, const char *name, qmgr_buf **out)
 {
-    if (!out)
-        return QMGR_EINVAL;
-    *out = NULL;
-    struct qmgr_buf *b = calloc(1, sizeof *b);
-    if (!b)
-        return c ? conn_fail(c, QMGR_ECLIENTMEM, "out of memory") : QMGR_ECLIENTMEM;
-    int rc = handle_open(c, method, name, "buf", &b->h);
-    if (rc) {
-        free(b);
-        return rc;
-    }
-    *out = b;
-    return QMGR_OK;
+    struct handle *h = NULL;
+    int rc = out ? handle_new(c, method, name, "buf", sizeof **out, &h) : QMGR_EINVAL;
+    if (out)
+        *out = (qmgr_buf *)h; /* the handle is a qmgr_buf's first member */
+    return rc;
 }
 
 int qmgr_buf_open(qmgr_conn *c, const char *name, qmgr_buf **out)
 {
-    if (!name)
-        return QMGR_EINVAL;
-    return buf_open(c, "lookup", name, out);
+    return name ? buf_open(c, "lookup", name, out) : QMGR_EINVAL;
 }
 
 int qmgr_buf_open_accessor(qmgr_conn *c, const char *method, qmgr_buf **out)
@@ -41,10 +31,7 @@ const char *qmgr_buf_name(const qmgr_buf *b)
 
 void qmgr_buf_close(qmgr_buf *b)
 {
-    if (!b)
-        return;
-    handle_release(&b->h);
-    free(b);
+    handle_free(b ? &b->h : NULL);
 }
 
 /* ---- Sends ---- */
@@ -157,76 +144,83 @@ int qmgr_send_buf_set_raw(qmgr_buf *b, const char *key, const void *msgpack, siz
     return send_set(b, key, msgpack, len, true, msgid);
 }
 
-static int send_key_only(qmgr_buf *b, const char *method, const char *key,
-                         enum reply_shape shape, uint32_t *msgid)
+static struct read_request buf_read(const qmgr_buf *b, const char *method,
+                                    enum reply_shape shape)
 {
-    struct request req;
-    int rc = begin_keyed(b, &req, method, key, 2, 0, msgid);
-    return rc ? rc : request_end(b->h.conn, &req, shape, 0, msgid);
+    return handle_read(b ? &b->h : NULL, method, shape);
+}
+
+/* buf.get: [name, key]. */
+static struct read_request buf_get_read(const qmgr_buf *b, const char *key)
+{
+    struct read_request rq = buf_read(b, "buf.get", SHAPE_VALUE);
+    rq.key = key;
+    return rq;
 }
 
 int qmgr_send_buf_get(qmgr_buf *b, const char *key, uint32_t *msgid)
 {
-    return send_key_only(b, "buf.get", key, SHAPE_VALUE, msgid);
+    if (b && !key)
+        return handle_invalid(&b->h, "buf: key");
+    return read_send(buf_get_read(b, key), msgid);
 }
 
 int qmgr_send_buf_del(qmgr_buf *b, const char *key, uint32_t *msgid)
 {
-    return send_key_only(b, "buf.del", key, SHAPE_NIL, msgid);
-}
-
-static int send_name_only(qmgr_buf *b, const char *method, enum reply_shape shape,
-                          uint32_t *msgid)
-{
-    if (!b)
-        return QMGR_EINVAL;
-    if (!msgid)
-        return handle_invalid(&b->h, "msgid");
     struct request req;
-    int rc = handle_begin(&b->h, &req, method, 1, 0);
-    return rc ? rc : request_end(b->h.conn, &req, shape, 0, msgid);
+    int rc = begin_keyed(b, &req, "buf.del", key, 2, 0, msgid);
+    return rc ? rc : request_end(b->h.conn, &req, SHAPE_NIL, 0, msgid);
 }
 
 int qmgr_send_buf_len(qmgr_buf *b, uint32_t *msgid)
 {
-    return send_name_only(b, "buf.len", SHAPE_COUNT, msgid);
+    return read_send(buf_read(b, "buf.len", SHAPE_COUNT), msgid);
 }
 
 int qmgr_send_buf_items(qmgr_buf *b, uint32_t *msgid)
 {
-    return send_name_only(b, "buf.items", SHAPE_MAP, msgid);
+    return read_send(buf_read(b, "buf.items", SHAPE_MAP), msgid);
+}
+
+/* buf.drain and buf.clear change the buf: never sent again. */
+static int send_change(qmgr_buf *b, const char *method, enum reply_shape shape, uint32_t *msgid)
+{
+    return read_send(buf_read(b, method, shape), msgid);
 }
 
 int qmgr_send_buf_drain(qmgr_buf *b, uint32_t *msgid)
 {
-    return send_name_only(b, "buf.drain", SHAPE_MAP, msgid);
+    return send_change(b, "buf.drain", SHAPE_MAP, msgid);
 }
 
 int qmgr_send_buf_clear(qmgr_buf *b, uint32_t *msgid)
 {
-    return send_name_only(b, "buf.clear", SHAPE_NIL, msgid);
+    return send_change(b, "buf.clear", SHAPE_NIL, msgid);
 }
 
-/* ---- Blocking calls ---- */
+/* ---- Blocking calls ----
+ * Each is its send, then its result by the request's shape (calls.c). They
+ * are spelled out one per method so that the compiler checks each public
+ * signature; the shared steps live in call_result and read_call. */
 
-static struct qmgr_conn *conn_of(const qmgr_buf *b)
+static int call(const qmgr_buf *b, int sent, uint32_t id, enum reply_shape shape, void *out)
 {
-    return b ? b->h.conn : NULL;
+    return call_result(handle_conn(b ? &b->h : NULL), sent, id, shape, out);
 }
 
 int qmgr_buf_incr(qmgr_buf *b, const char *key, int64_t delta, qmgr_number *result)
 {
     uint32_t id = 0;
-    int rc = qmgr_send_buf_incr(b, key, delta, &id);
-    return call_number(conn_of(b), rc, id, result);
+    int sent = qmgr_send_buf_incr(b, key, delta, &id);
+    return call(b, sent, id, SHAPE_NUMBER, result);
 }
 
 int qmgr_buf_incr_float(qmgr_buf *b, const char *key, double delta, double *result)
 {
     uint32_t id = 0;
     qmgr_number n;
-    int rc = qmgr_send_buf_incr_float(b, key, delta, &id);
-    rc = call_number(conn_of(b), rc, id, &n);
+    int sent = qmgr_send_buf_incr_float(b, key, delta, &id);
+    int rc = call(b, sent, id, SHAPE_NUMBER, &n);
     if (!rc && result)
         *result = n.is_float ? n.f : (double)n.i;
     return rc;
@@ -235,29 +229,29 @@ int qmgr_buf_incr_float(qmgr_buf *b, const char *key, double delta, double *resu
 int qmgr_buf_update(qmgr_buf *b, const qmgr_delta *deltas, size_t n)
 {
     uint32_t id = 0;
-    int rc = qmgr_send_buf_update(b, deltas, n, &id);
-    return call_nil(conn_of(b), rc, id);
+    int sent = qmgr_send_buf_update(b, deltas, n, &id);
+    return call(b, sent, id, SHAPE_NIL, NULL);
 }
 
 int qmgr_buf_set(qmgr_buf *b, const char *key, const void *data, size_t len)
 {
     uint32_t id = 0;
-    int rc = qmgr_send_buf_set(b, key, data, len, &id);
-    return call_nil(conn_of(b), rc, id);
+    int sent = qmgr_send_buf_set(b, key, data, len, &id);
+    return call(b, sent, id, SHAPE_NIL, NULL);
 }
 
 int qmgr_buf_set_raw(qmgr_buf *b, const char *key, const void *msgpack, size_t len)
 {
     uint32_t id = 0;
-    int rc = qmgr_send_buf_set_raw(b, key, msgpack, len, &id);
-    return call_nil(conn_of(b), rc, id);
+    int sent = qmgr_send_buf_set_raw(b, key, msgpack, len, &id);
+    return call(b, sent, id, SHAPE_NIL, NULL);
 }
 
 int qmgr_buf_del(qmgr_buf *b, const char *key)
 {
     uint32_t id = 0;
-    int rc = qmgr_send_buf_del(b, key, &id);
-    return call_nil(conn_of(b), rc, id);
+    int sent = qmgr_send_buf_del(b, key, &id);
+    return call(b, sent, id, SHAPE_NIL, NULL);
 }
 
 int qmgr_buf_drain(qmgr_buf *b, qmgr_map *out)
@@ -265,15 +259,15 @@ int qmgr_buf_drain(qmgr_buf *b, qmgr_map *out)
     if (!out)
         return QMGR_EINVAL;
     uint32_t id = 0;
-    int rc = qmgr_send_buf_drain(b, &id);
-    return call_map(conn_of(b), rc, id, out);
+    int sent = qmgr_send_buf_drain(b, &id);
+    return call(b, sent, id, SHAPE_MAP, out);
 }
 
 int qmgr_buf_clear(qmgr_buf *b)
 {
     uint32_t id = 0;
-    int rc = qmgr_send_buf_clear(b, &id);
-    return call_nil(conn_of(b), rc, id);
+    int sent = qmgr_send_buf_clear(b, &id);
+    return call(b, sent, id, SHAPE_NIL, NULL);
 }
 
 /* Reads are sent again after a lost connection (see qmgr_set_reconnect). */
@@ -282,46 +276,24 @@ int qmgr_buf_get(qmgr_buf *b, const char *key, qmgr_items *out)
 {
     if (!out)
         return QMGR_EINVAL;
-    int rc, sent, tries = 0;
-    do {
-        uint32_t id = 0;
-        sent = qmgr_send_buf_get(b, key, &id);
-        rc = call_items(conn_of(b), sent, id, out);
-    } while (conn_should_retry(conn_of(b), sent, rc, &tries));
-    return rc;
+    if (b && !key)
+        return handle_invalid(&b->h, "buf: key");
+    return read_call(buf_get_read(b, key), out);
 }
 
 int qmgr_buf_get_number(qmgr_buf *b, const char *key, qmgr_number *out)
 {
-    int rc, sent, tries = 0;
-    do {
-        uint32_t id = 0;
-        sent = qmgr_send_buf_get(b, key, &id);
-        rc = call_number(conn_of(b), sent, id, out);
-    } while (conn_should_retry(conn_of(b), sent, rc, &tries));
-    return rc;
+    if (b && !key)
+        return handle_invalid(&b->h, "buf: key");
+    return read_call_as(buf_get_read(b, key), SHAPE_NUMBER, out);
 }
 
 int qmgr_buf_len(qmgr_buf *b, uint64_t *len)
 {
-    int rc, sent, tries = 0;
-    do {
-        uint32_t id = 0;
-        sent = qmgr_send_buf_len(b, &id);
-        rc = call_count(conn_of(b), sent, id, len);
-    } while (conn_should_retry(conn_of(b), sent, rc, &tries));
-    return rc;
+    return read_call(buf_read(b, "buf.len", SHAPE_COUNT), len);
 }
 
 int qmgr_buf_items(qmgr_buf *b, qmgr_map *out)
 {
-    if (!out)
-        return QMGR_EINVAL;
-    int rc, sent, tries = 0;
-    do {
-        uint32_t id = 0;
-        sent = qmgr_send_buf_items(b, &id);
-        rc = call_map(conn_of(b), sent, id, out);
-    } while (conn_should_retry(conn_of(b), sent, rc, &tries));
-    return rc;
+    return out ? read_call(buf_read(b, "buf.items", SHAPE_MAP), out) : QMGR_EINVAL;
 }

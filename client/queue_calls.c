@@ -7,26 +7,16 @@
 
 static int queue_open(qmgr_conn *c, const char *method, const char *name, qmgr_queue **out)
 {
-    if (!out)
-        return QMGR_EINVAL;
-    *out = NULL;
-    struct qmgr_queue *q = calloc(1, sizeof *q);
-    if (!q)
-        return c ? conn_fail(c, QMGR_ECLIENTMEM, "out of memory") : QMGR_ECLIENTMEM;
-    int rc = handle_open(c, method, name, "queue", &q->h);
-    if (rc) {
-        free(q);
-        return rc;
-    }
-    *out = q;
-    return QMGR_OK;
+    struct handle *h = NULL;
+    int rc = out ? handle_new(c, method, name, "queue", sizeof **out, &h) : QMGR_EINVAL;
+    if (out)
+        *out = (qmgr_queue *)h; /* the handle is a qmgr_queue's first member */
+    return rc;
 }
 
 int qmgr_queue_open(qmgr_conn *c, const char *name, qmgr_queue **out)
 {
-    if (!name)
-        return QMGR_EINVAL;
-    return queue_open(c, "lookup", name, out);
+    return name ? queue_open(c, "lookup", name, out) : QMGR_EINVAL;
 }
 
 int qmgr_queue_open_accessor(qmgr_conn *c, const char *method, qmgr_queue **out)
@@ -41,10 +31,7 @@ const char *qmgr_queue_name(const qmgr_queue *q)
 
 void qmgr_queue_close(qmgr_queue *q)
 {
-    if (!q)
-        return;
-    handle_release(&q->h);
-    free(q);
+    handle_free(q ? &q->h : NULL);
 }
 
 /* ---- Sends ---- */
@@ -198,73 +185,70 @@ int qmgr_send_queue_join(qmgr_queue *q, double timeout, uint32_t *msgid)
     return request_end(q->h.conn, &req, SHAPE_NIL, timeout, msgid);
 }
 
-/* queue.qsize, queue.stat, queue.purge: the name is the only param. */
-static int send_name_only(qmgr_queue *q, const char *method, enum reply_shape shape,
-                          uint32_t *msgid)
+static struct read_request queue_read(const qmgr_queue *q, const char *method,
+                                      enum reply_shape shape)
 {
-    if (!q)
-        return QMGR_EINVAL;
-    if (!msgid)
-        return handle_invalid(&q->h, "msgid");
-    struct request req;
-    int rc = handle_begin(&q->h, &req, method, 1, 0);
-    return rc ? rc : request_end(q->h.conn, &req, shape, 0, msgid);
+    return handle_read(q ? &q->h : NULL, method, shape);
+}
+
+/* queue.peek: [name, n]. */
+static struct read_request peek_read(const qmgr_queue *q, uint32_t n)
+{
+    struct read_request rq = queue_read(q, "queue.peek", SHAPE_VALUE_LIST);
+    rq.has_count = true;
+    rq.count = n;
+    return rq;
 }
 
 int qmgr_send_queue_qsize(qmgr_queue *q, uint32_t *msgid)
 {
-    return send_name_only(q, "queue.qsize", SHAPE_COUNT, msgid);
+    return read_send(queue_read(q, "queue.qsize", SHAPE_COUNT), msgid);
 }
 
 int qmgr_send_queue_stat(qmgr_queue *q, uint32_t *msgid)
 {
-    return send_name_only(q, "queue.stat", SHAPE_QUEUE_STAT, msgid);
+    return read_send(queue_read(q, "queue.stat", SHAPE_QUEUE_STAT), msgid);
 }
 
+/* Built as a read is, but it changes the queue: never sent again. */
 int qmgr_send_queue_purge(qmgr_queue *q, uint32_t *msgid)
 {
-    return send_name_only(q, "queue.purge", SHAPE_COUNT, msgid);
+    return read_send(queue_read(q, "queue.purge", SHAPE_COUNT), msgid);
 }
 
 int qmgr_send_queue_peek(qmgr_queue *q, uint32_t n, uint32_t *msgid)
 {
-    if (!q)
-        return QMGR_EINVAL;
-    if (!msgid)
-        return handle_invalid(&q->h, "msgid");
-    struct request req;
-    int rc = handle_begin(&q->h, &req, "queue.peek", 2, PACK_OVERHEAD);
-    if (rc)
-        return rc;
-    msgpack_pack_uint32(&req.pk, n);
-    return request_end(q->h.conn, &req, SHAPE_VALUE_LIST, 0, msgid);
+    return read_send(peek_read(q, n), msgid);
 }
 
-/* ---- Blocking calls ---- */
+/* ---- Blocking calls ----
+ * Each is its send, then its result by the request's shape (calls.c). They
+ * are spelled out one per method so that the compiler checks each public
+ * signature; the shared steps live in call_result and read_call. */
 
-static struct qmgr_conn *conn_of(const qmgr_queue *q)
+static int call(const qmgr_queue *q, int sent, uint32_t id, enum reply_shape shape, void *out)
 {
-    return q ? q->h.conn : NULL;
+    return call_result(handle_conn(q ? &q->h : NULL), sent, id, shape, out);
 }
 
 int qmgr_queue_put(qmgr_queue *q, const void *data, size_t len, double timeout)
 {
     uint32_t id = 0;
-    int rc = qmgr_send_queue_put(q, data, len, timeout, &id);
-    return call_nil(conn_of(q), rc, id);
+    int sent = qmgr_send_queue_put(q, data, len, timeout, &id);
+    return call(q, sent, id, SHAPE_NIL, NULL);
 }
 
 int qmgr_queue_put_raw(qmgr_queue *q, const void *msgpack, size_t len, double timeout)
 {
     uint32_t id = 0;
-    int rc = qmgr_send_queue_put_raw(q, msgpack, len, timeout, &id);
-    return call_nil(conn_of(q), rc, id);
+    int sent = qmgr_send_queue_put_raw(q, msgpack, len, timeout, &id);
+    return call(q, sent, id, SHAPE_NIL, NULL);
 }
 
-static int put_many_result(qmgr_queue *q, int rc, uint32_t id, size_t *nput)
+static int put_many_result(qmgr_queue *q, int sent, uint32_t id, size_t *nput)
 {
     uint64_t n = 0;
-    rc = call_count(conn_of(q), rc, id, &n);
+    int rc = call(q, sent, id, SHAPE_COUNT, &n);
     if (nput)
         *nput = rc ? 0 : (size_t)n;
     return rc;
@@ -274,16 +258,16 @@ int qmgr_queue_put_many(qmgr_queue *q, const qmgr_bytes *items, size_t n, double
                         size_t *nput)
 {
     uint32_t id = 0;
-    int rc = qmgr_send_queue_put_many(q, items, n, timeout, &id);
-    return put_many_result(q, rc, id, nput);
+    int sent = qmgr_send_queue_put_many(q, items, n, timeout, &id);
+    return put_many_result(q, sent, id, nput);
 }
 
 int qmgr_queue_put_many_raw(qmgr_queue *q, const qmgr_bytes *items, size_t n, double timeout,
                             size_t *nput)
 {
     uint32_t id = 0;
-    int rc = qmgr_send_queue_put_many_raw(q, items, n, timeout, &id);
-    return put_many_result(q, rc, id, nput);
+    int sent = qmgr_send_queue_put_many_raw(q, items, n, timeout, &id);
+    return put_many_result(q, sent, id, nput);
 }
 
 int qmgr_queue_get(qmgr_queue *q, double timeout, qmgr_items *out)
@@ -291,8 +275,8 @@ int qmgr_queue_get(qmgr_queue *q, double timeout, qmgr_items *out)
     if (!out)
         return QMGR_EINVAL;
     uint32_t id = 0;
-    int rc = qmgr_send_queue_get(q, timeout, &id);
-    return call_items(conn_of(q), rc, id, out);
+    int sent = qmgr_send_queue_get(q, timeout, &id);
+    return call(q, sent, id, SHAPE_VALUE, out);
 }
 
 int qmgr_queue_get_many(qmgr_queue *q, uint32_t max, double timeout, qmgr_items *out)
@@ -300,66 +284,44 @@ int qmgr_queue_get_many(qmgr_queue *q, uint32_t max, double timeout, qmgr_items 
     if (!out)
         return QMGR_EINVAL;
     uint32_t id = 0;
-    int rc = qmgr_send_queue_get_many(q, max, timeout, &id);
-    return call_items(conn_of(q), rc, id, out);
+    int sent = qmgr_send_queue_get_many(q, max, timeout, &id);
+    return call(q, sent, id, SHAPE_VALUE_LIST, out);
 }
 
 int qmgr_queue_task_done(qmgr_queue *q, uint64_t count)
 {
     uint32_t id = 0;
-    int rc = qmgr_send_queue_task_done(q, count, &id);
-    return call_nil(conn_of(q), rc, id);
+    int sent = qmgr_send_queue_task_done(q, count, &id);
+    return call(q, sent, id, SHAPE_NIL, NULL);
 }
 
 int qmgr_queue_join(qmgr_queue *q, double timeout)
 {
     uint32_t id = 0;
-    int rc = qmgr_send_queue_join(q, timeout, &id);
-    return call_nil(conn_of(q), rc, id);
+    int sent = qmgr_send_queue_join(q, timeout, &id);
+    return call(q, sent, id, SHAPE_NIL, NULL);
 }
 
 int qmgr_queue_purge(qmgr_queue *q, uint64_t *removed)
 {
     uint32_t id = 0;
-    int rc = qmgr_send_queue_purge(q, &id);
-    return call_count(conn_of(q), rc, id, removed);
+    int sent = qmgr_send_queue_purge(q, &id);
+    return call(q, sent, id, SHAPE_COUNT, removed);
 }
 
 /* Reads are sent again after a lost connection (see qmgr_set_reconnect). */
 
 int qmgr_queue_qsize(qmgr_queue *q, uint64_t *size)
 {
-    int rc, sent, tries = 0;
-    do {
-        uint32_t id = 0;
-        sent = qmgr_send_queue_qsize(q, &id);
-        rc = call_count(conn_of(q), sent, id, size);
-    } while (conn_should_retry(conn_of(q), sent, rc, &tries));
-    return rc;
+    return read_call(queue_read(q, "queue.qsize", SHAPE_COUNT), size);
 }
 
 int qmgr_queue_stat(qmgr_queue *q, qmgr_queue_info *st)
 {
-    if (!st)
-        return QMGR_EINVAL;
-    int rc, sent, tries = 0;
-    do {
-        uint32_t id = 0;
-        sent = qmgr_send_queue_stat(q, &id);
-        rc = call_queue_info(conn_of(q), sent, id, st);
-    } while (conn_should_retry(conn_of(q), sent, rc, &tries));
-    return rc;
+    return st ? read_call(queue_read(q, "queue.stat", SHAPE_QUEUE_STAT), st) : QMGR_EINVAL;
 }
 
 int qmgr_queue_peek(qmgr_queue *q, uint32_t n, qmgr_items *out)
 {
-    if (!out)
-        return QMGR_EINVAL;
-    int rc, sent, tries = 0;
-    do {
-        uint32_t id = 0;
-        sent = qmgr_send_queue_peek(q, n, &id);
-        rc = call_items(conn_of(q), sent, id, out);
-    } while (conn_should_retry(conn_of(q), sent, rc, &tries));
-    return rc;
+    return out ? read_call(peek_read(q, n), out) : QMGR_EINVAL;
 }

@@ -11,7 +11,6 @@
 
 #include "client/internal.h"
 #include "client/wait.h"
-#include "common/paths.h"
 
 int conn_fail(struct qmgr_conn *c, int code, const char *fmt, ...)
 {
@@ -184,29 +183,15 @@ int qmgr_open_keyfile(qmgr_conn *c, const char *addr, const char *keyfile)
     return open_with_key(c, addr, &k);
 }
 
-static char *default_keyfile(void)
-{
-    char *dir = paths_default_state_dir();
-    char *path = dir ? paths_authkey_in(dir) : NULL;
-    free(dir);
-    return path;
-}
-
 int qmgr_open_env(qmgr_conn *c)
 {
     if (!c)
         return QMGR_EINVAL;
-    const char *addr = getenv("QMGR_ADDR");
-    if (!addr || !*addr)
-        addr = QMGR_DEFAULT_ADDR;
-    const char *keyfile = getenv("QMGR_AUTHKEY_FILE");
-    if (keyfile && *keyfile)
-        return qmgr_open_keyfile(c, addr, keyfile);
-    char *path = default_keyfile();
-    if (!path)
-        return conn_fail(c, QMGR_ECLIENTMEM, "out of memory");
-    int rc = qmgr_open_keyfile(c, addr, path);
-    free(path);
+    qmgr_target t;
+    int rc = qmgr_target_resolve(&t, NULL, NULL, NULL, c->error, sizeof c->error);
+    if (!rc)
+        rc = qmgr_open_target(c, &t);
+    qmgr_target_free(&t);
     return rc;
 }
 
