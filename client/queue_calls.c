@@ -5,6 +5,8 @@
 #include "client/handle.h"
 #include "proto/rpc.h"
 
+/* The open, name and close functions mirror buf_calls.c's over the other
+ * handle type; the steps they share are handle.c's. */
 static int queue_open(qmgr_conn *c, const char *method, const char *name, qmgr_queue **out)
 {
     struct handle *h = NULL;
@@ -34,7 +36,10 @@ void qmgr_queue_close(qmgr_queue *q)
     handle_free(q ? &q->h : NULL);
 }
 
-/* ---- Sends ---- */
+/* ---- Sends ----
+ * Each checks its own params, then begins the request with the queue's
+ * name, packs the rest and ends it: the same three steps, with the checks
+ * and params that differ written where they apply. */
 
 /* The msgpack size bound of a list of items; false on a bad item. */
 static bool items_size(const qmgr_bytes *items, size_t n, size_t *size)

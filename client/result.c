@@ -150,7 +150,11 @@ static enum decode_status read_map(struct mp_reader *r, qmgr_map *out)
     return DECODE_OK;
 }
 
-/* ---- Views of caller-held msgpack ---- */
+/* ---- Views of caller-held msgpack ----
+ * qmgr_items_parse and qmgr_map_parse, like qmgr_result_items and
+ * qmgr_result_map below, are the same steps over the two result types; the
+ * steps are shared (parse_status, check_reply, adopt) and only the types,
+ * which C cannot abstract over without casts, are written twice. */
 
 static int parse_status(enum decode_status st, struct mp_reader *r)
 {

@@ -1,5 +1,8 @@
 /* qmgrctl's one-shot commands. Each prints a table for people or, with
- * --json, one JSON document. */
+ * --json, one JSON document. Every run_* is the same few steps (its
+ * arguments, its call, a failure reported by ctl_fail, then JSON or a
+ * table) over its own call and printer; they are written out rather than
+ * table-driven so that each command reads top to bottom. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -57,6 +57,7 @@ static enum hs_status client_check_response(struct hs_client *hs, const uint8_t 
     return HS_DONE;
 }
 
+/* The mirror of hs_server_feed: the same dispatch over the client's steps. */
 enum hs_status hs_client_feed(struct hs_client *hs, const uint8_t *in, size_t len, uint8_t *out,
                               size_t *outlen, const char **why)
 {

@@ -33,6 +33,7 @@ static void uncount_entry(struct buf *b, const struct buf_entry *e)
     b->reply_bytes -= entry_reply_bytes(e);
 }
 
+/* Made as queue_new makes a queue: the struct, then its own copy of the name. */
 struct buf *buf_new(const char *name, struct memory *memory)
 {
     struct buf *b = calloc(1, sizeof *b);

@@ -329,6 +329,8 @@ static void conn_read(struct conn *c)
         keep_tail(c, dst + used, (size_t)n - used);
 }
 
+/* on_readable and on_writable are libevent's two callbacks of a socket:
+ * each stamps the event's time (read once per event), then does its work. */
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;

@@ -14,6 +14,7 @@ bool aggregate_init(struct aggregate *a)
     return false;
 }
 
+/* aggregate_free and aggregate_clear: one line per count map. */
 void aggregate_free(struct aggregate *a)
 {
     countmap_free(&a->status);

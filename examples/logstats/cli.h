@@ -13,7 +13,9 @@
 
 #include "endpoint.h"
 
-/* What every program's command line has beside its own options. */
+/* What every program's command line has beside its own options. The
+ * programs' option tables and switch cases are alike in shape only: each
+ * lists its own options. */
 struct cli {
     const char *prog;
     void (*usage)(FILE *out);
