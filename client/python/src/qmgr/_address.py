@@ -1,6 +1,6 @@
 """Finding the daemon: its address and the authkey, as every qmgr client does.
 
-This mirrors ``client/address.c``, ``client/conn.c`` (``qmgr_open_env``) and
+This mirrors ``client/address.c``, ``client/target.c`` (``qmgr_target_resolve``) and
 ``common/paths.c`` exactly, so that a Python program, ``qmgrctl`` and the C
 library given the same environment all reach the same daemon with the same key.
 """
