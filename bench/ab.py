@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """Two qmgrd builds against each other, same run: one qmgr-bench client (the
 first build's), pinned to CPU 0, rounds alternating which build goes first.
+With --own-clients each build is driven by its own qmgr-bench, so the ratio
+covers the client library's changes too (what the target table measures).
 
-    bench/ab.py OLD_BUILD NEW_BUILD [--rounds 4]
+    bench/ab.py OLD_BUILD NEW_BUILD [--rounds 4] [--own-clients]
 
 Prints each workload's ops/s per round and the median ratio new/old."""
 import argparse
@@ -18,6 +20,8 @@ import run as bench_run  # noqa: E402
 WORKLOADS = {
     "putget c1 P1": ["-w", "putget", "-c", "1", "-P", "1", "-n", "400000", "-t", "3"],
     "putget c1 P64": ["-w", "putget", "-c", "1", "-P", "64", "-n", "6000000", "-t", "3"],
+    "putget c50 P1, one client thread": ["-w", "putget", "-c", "50", "-T", "1", "-P", "1",
+                                         "-n", "400000", "-t", "3"],
     "batch 64, 16 in flight": ["-w", "batch", "-c", "1", "-P", "64", "-W", "16", "-n", "30000000",
                                "-t", "3"],
 }
@@ -36,13 +40,14 @@ def main():
     ap.add_argument("old")
     ap.add_argument("new")
     ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--own-clients", action="store_true")
     a = ap.parse_args()
-    client = client_of(a.old)
     builds = [("old", a.old), ("new", a.new)]
     figures = {(b, w): [] for b, _ in builds for w in WORKLOADS}
     for rnd in range(a.rounds):
         for name, build in builds if rnd % 2 == 0 else builds[::-1]:
             daemon = bench_run.Qmgrd(build, "same")
+            client = client_of(build if a.own_clients else a.old)
             for w, args in WORKLOADS.items():
                 out = subprocess.run(["taskset", "-c", "0", client, "-a", daemon.addr, "-k",
                                       daemon.keyfile] + args + ["--json"],
