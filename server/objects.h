@@ -317,6 +317,9 @@ struct object {
 struct registry {
     struct object *by_name;
     struct object *by_accessor;
+    /* The object registry_find found last: requests come in runs for one
+     * object, and a name compare is cheaper than hashing it again. */
+    struct object *recent;
     struct memory *memory;
     const struct queue_hooks *hooks;
 };
@@ -331,7 +334,7 @@ bool registry_apply(struct registry *r, const struct object_config *objs, size_t
 struct object *registry_add_object(struct registry *r, const struct object_config *oc);
 /* Adds to `to` an empty object like each of from's, with its settings. */
 bool registry_copy_objects(struct registry *to, const struct registry *from);
-struct object *registry_find(const struct registry *r, const char *name, size_t len);
+struct object *registry_find(struct registry *r, const char *name, size_t len);
 struct object *registry_find_accessor(const struct registry *r, const char *name, size_t len);
 void registry_free(struct registry *r);
 

@@ -40,7 +40,7 @@ static bool count_ok(const char *spec, uint32_t n)
     return n >= required && n <= total;
 }
 
-static int read_object(const struct registry *reg, struct mp_reader *r, enum object_type type,
+static int read_object(struct registry *reg, struct mp_reader *r, enum object_type type,
                        struct params *out, const char **detail)
 {
     const char *name;
@@ -96,7 +96,7 @@ static int read_uint(struct mp_reader *r, uint64_t min, uint64_t *v, const char 
     return PROTO_OK;
 }
 
-static int read_param(const struct registry *reg, char kind, struct mp_reader *r,
+static int read_param(struct registry *reg, char kind, struct mp_reader *r,
                       struct params *out, const char **detail)
 {
     const char *s;
@@ -144,7 +144,7 @@ static int read_param(const struct registry *reg, char kind, struct mp_reader *r
     return PROTO_EBADREQ;
 }
 
-int params_parse(const struct registry *reg, const char *spec, const struct rpc_request *req,
+int params_parse(struct registry *reg, const char *spec, const struct rpc_request *req,
                  struct params *out, const char **detail)
 {
     *detail = NULL;

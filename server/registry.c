@@ -12,11 +12,24 @@ void registry_init(struct registry *r, struct memory *memory, const struct queue
     r->hooks = hooks;
 }
 
-struct object *registry_find(const struct registry *r, const char *name, size_t len)
+struct object *registry_find(struct registry *r, const char *name, size_t len)
 {
-    struct object *o;
+    struct object *o = r->recent;
+    if (o && o->hh.keylen == len && memcmp(o->hh.key, name, len) == 0)
+        return o;
     HASH_FIND(hh, r->by_name, name, len, o);
+    if (o)
+        r->recent = o;
     return o;
+}
+
+/* Takes o out of both tables (the caller frees it). */
+static void registry_unlink(struct registry *r, struct object *o)
+{
+    HASH_DELETE(hh, r->by_name, o);
+    HASH_DELETE(hh_accessor, r->by_accessor, o);
+    if (r->recent == o)
+        r->recent = NULL;
 }
 
 struct object *registry_find_accessor(const struct registry *r, const char *name, size_t len)
@@ -114,8 +127,7 @@ static void drop_unlisted(struct registry *r, const struct object_config *objs, 
             continue;
         }
         log_info("reload: removed %s", o->name);
-        HASH_DELETE(hh, r->by_name, o);
-        HASH_DELETE(hh_accessor, r->by_accessor, o);
+        registry_unlink(r, o);
         object_free(o);
     }
 }
@@ -181,8 +193,7 @@ void registry_free(struct registry *r)
     struct object *o, *tmp;
     HASH_ITER(hh, r->by_name, o, tmp)
     {
-        HASH_DELETE(hh, r->by_name, o);
-        HASH_DELETE(hh_accessor, r->by_accessor, o);
+        registry_unlink(r, o);
         object_free(o);
     }
 }

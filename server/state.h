@@ -226,7 +226,7 @@ struct params {
     size_t list_bytes; /* of the items or pairs */
 };
 /* PROTO_OK, or the error code to answer with (detail says more, may be NULL). */
-int params_parse(const struct registry *reg, const char *spec, const struct rpc_request *req,
+int params_parse(struct registry *reg, const char *spec, const struct rpc_request *req,
                  struct params *out, const char **detail);
 
 /* waiting.c: parked requests. */

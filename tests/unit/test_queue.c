@@ -394,6 +394,32 @@ START_TEST(count_fitting_bounds_a_reply_but_takes_one)
 }
 END_TEST
 
+/* registry_find remembers the last object found; an object a reload drops
+ * must not be found through that memory. */
+START_TEST(registry_forgets_a_dropped_object)
+{
+    struct memory mem = {.max = 1 << 20};
+    struct registry r;
+    registry_init(&r, &mem, &hooks);
+    const struct object_config both[] = {
+        {.name = (char *)"a", .type = OBJECT_QUEUE, .accessor = (char *)"get_a"},
+        {.name = (char *)"b", .type = OBJECT_BUF, .accessor = (char *)"get_b"},
+    };
+    ck_assert(registry_apply(&r, both, 2));
+    struct object *a = registry_find(&r, "a", 1);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_eq(registry_find(&r, "a", 1), a);
+    ck_assert_ptr_null(registry_find(&r, "ab", 2));
+    ck_assert_ptr_null(registry_find(&r, "", 0));
+    ck_assert_int_eq(registry_find(&r, "b", 1)->type, OBJECT_BUF);
+    ck_assert_ptr_eq(registry_find(&r, "a", 1), a);
+    ck_assert(registry_apply(&r, both + 1, 1)); /* "a" is idle: dropped */
+    ck_assert_ptr_null(registry_find(&r, "a", 1));
+    ck_assert_ptr_nonnull(registry_find(&r, "b", 1));
+    registry_free(&r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("queue");
@@ -422,6 +448,9 @@ int main(void)
     tc = tcase_create("memory");
     tcase_add_test(tc, put_refused_over_max_memory);
     tcase_add_test(tc, count_fitting_bounds_a_reply_but_takes_one);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("registry");
+    tcase_add_test(tc, registry_forgets_a_dropped_object);
     suite_add_tcase(s, tc);
     tc = tcase_create("suspended");
     tcase_add_test(tc, suspended_getter_is_skipped_and_rejoins_at_the_back);
