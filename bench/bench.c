@@ -60,7 +60,7 @@ static const char USAGE[] =
     "  -q QUEUE      queue to use (default bench_q); emptied before and after\n"
     "  -b BUF        buf to use (default bench_buf); its bench_* keys are reset\n"
     "  -t SECONDS    stop claiming new work after this long (default: no limit)\n"
-    "  -a ADDR       host:port, [v6]:port or unix:/path\n"
+    "  -a ADDR       host:port, [v6]:port or unix:/path, or several comma-separated\n"
     "  -k KEYFILE    the authkey file\n"
     "  -C, --config CONF  the daemon's config: its listen address and authkey\n"
     "      --json    one JSON object on stdout instead of the text report\n"

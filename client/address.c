@@ -1,6 +1,7 @@
 /*
- * Daemon addresses ("host:port", "[v6]:port", "unix:/path") and connecting a
- * socket to one within a deadline.
+ * Daemon addresses ("host:port", "[v6]:port", "unix:/path"), lists of them
+ * separated by commas (the front ends of a cluster, tried in turn), and
+ * connecting a socket to one within a deadline.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -82,10 +83,37 @@ static bool parse_address(const char *addr, struct address *a)
     return parse_inet(addr, a);
 }
 
-bool address_valid(const char *addr)
+size_t address_count(const char *list)
 {
+    size_t n = 1;
+    for (const char *p = list; (p = strchr(p, ',')); p++)
+        n++;
+    return n;
+}
+
+bool address_at(const char *list, size_t i, char *out, size_t size)
+{
+    const char *start = list;
+    for (; i > 0; i--) {
+        start = strchr(start, ',');
+        if (!start)
+            return false;
+        start++;
+    }
+    size_t len = strcspn(start, ",");
+    return copy_bounded(out, size, start, len);
+}
+
+bool address_valid(const char *list)
+{
+    if (!list)
+        return false;
+    char one[ADDRESS_MAX];
     struct address a;
-    return addr && parse_address(addr, &a);
+    for (size_t i = 0, n = address_count(list); i < n; i++)
+        if (!address_at(list, i, one, sizeof one) || !parse_address(one, &a))
+            return false;
+    return true;
 }
 
 /* Finishes a non-blocking connect(): 0, or an errno value. */

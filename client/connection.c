@@ -57,17 +57,47 @@ const char *qmgr_last_error(const qmgr_conn *c)
     return c ? c->error : "no connection";
 }
 
-/* One attempt: socket, then handshake. */
-static int connect_once(struct qmgr_conn *c)
+/* Socket, then handshake, to one address. */
+static int connect_to(struct qmgr_conn *c, const char *addr)
 {
-    wire_drop(c, QMGR_ECONN, "reconnecting");
     int fd;
-    int rc = address_connect(c->addr, c->io_timeout, &fd, c->error, sizeof c->error);
+    int rc = address_connect(addr, c->io_timeout, &fd, c->error, sizeof c->error);
     if (rc)
         return rc;
     c->fd = fd;
     c->recv_timeout = 0;
     return auth_handshake(c);
+}
+
+/* One attempt: every address of the list in turn, beginning with the
+ * first-th, until one answers. Only a refused or lost connection moves on
+ * to the next: a wrong key is wrong at every front end. */
+static int connect_once(struct qmgr_conn *c, size_t first)
+{
+    wire_drop(c, QMGR_ECONN, "reconnecting");
+    size_t n = address_count(c->addr);
+    int rc = QMGR_ECONN;
+    for (size_t k = 0; k < n && rc == QMGR_ECONN; k++) {
+        size_t i = (first + k) % n;
+        char one[ADDRESS_MAX];
+        if (!address_at(c->addr, i, one, sizeof one))
+            return conn_fail(c, QMGR_EINVAL, "bad address list \"%s\"", c->addr);
+        rc = connect_to(c, one);
+        if (rc == QMGR_OK)
+            c->addr_index = i;
+    }
+    if (rc == QMGR_ECONN && n > 1) {
+        char last[sizeof c->error];
+        memcpy(last, c->error, sizeof last);
+        conn_fail(c, rc, "none of the %zu addresses answered; the last: %.400s", n, last);
+    }
+    return rc;
+}
+
+/* Reconnects begin after the address connected to last: failover. */
+static size_t next_address(const struct qmgr_conn *c)
+{
+    return c->addr_index + 1;
 }
 
 int qmgr_reconnect(qmgr_conn *c)
@@ -76,7 +106,7 @@ int qmgr_reconnect(qmgr_conn *c)
         return QMGR_EINVAL;
     if (!c->addr)
         return conn_fail(c, QMGR_EINVAL, "qmgr_reconnect: never opened");
-    return connect_once(c);
+    return connect_once(c, next_address(c));
 }
 
 static unsigned next_backoff(unsigned ms)
@@ -96,7 +126,7 @@ static int reconnect_with_backoff(struct qmgr_conn *c)
             wait_ms(delay);
             delay = next_backoff(delay);
         }
-        rc = connect_once(c);
+        rc = connect_once(c, next_address(c));
         if (rc != QMGR_ECONN)
             return rc;
     }
@@ -142,11 +172,14 @@ static int open_with_key(struct qmgr_conn *c, const char *addr, struct authkey *
 {
     if (!address_valid(addr)) {
         authkey_free(key);
-        return conn_fail(c, QMGR_EINVAL, "bad address \"%s\": want host:port, [v6]:port or unix:/path",
+        return conn_fail(c, QMGR_EINVAL,
+                         "bad address \"%s\": want host:port, [v6]:port or unix:/path, "
+                         "or several separated by commas",
                          addr ? addr : "(null)");
     }
     int rc = set_target(c, addr, key);
-    return rc ? rc : connect_once(c);
+    c->addr_index = 0;
+    return rc ? rc : connect_once(c, 0);
 }
 
 static bool sodium_ready(void)

@@ -91,7 +91,8 @@ struct qmgr_conn {
     int fd; /* -1 when not connected */
     double recv_timeout; /* the socket's SO_RCVTIMEO, seconds; 0: none */
     bool authenticated;
-    char *addr;         /* NULL until the first qmgr_open */
+    char *addr;         /* NULL until the first qmgr_open; may be a list */
+    size_t addr_index;  /* the list's address connected to last */
     struct authkey key; /* kept for reconnects */
     double io_timeout;  /* seconds; < 0: none */
     size_t max_frame;
@@ -140,8 +141,15 @@ bool conn_should_retry(struct qmgr_conn *c, int sent, int rc, int *tries);
  * "unix:/path" within timeout seconds (< 0: no limit). QMGR_OK with *fd, or a
  * QMGR_E* code with a message in err. */
 int address_connect(const char *addr, double timeout, int *fd, char *err, size_t errlen);
-/* Checks the syntax only. */
-bool address_valid(const char *addr);
+/* Checks the syntax only: one address, or several separated by commas. */
+bool address_valid(const char *list);
+/* Longest single address (a Unix socket path plus "unix:"). */
+#define ADDRESS_MAX 300
+/* How many addresses a list holds (1 for a single address). */
+size_t address_count(const char *list);
+/* Copies the i-th address of list into out; false if there is none or it
+ * does not fit in size bytes. */
+bool address_at(const char *list, size_t i, char *out, size_t size);
 
 /* ---- wire.c: frames on the socket ---- */
 

@@ -113,7 +113,12 @@ typedef struct qmgr_conn qmgr_conn;
 
 /*
  * Addresses: "host:port" (a name or IPv4 address), "[v6addr]:port", or
- * "unix:/path/to/socket". The key is any non-empty byte string; a key file
+ * "unix:/path/to/socket"; or several of them separated by commas (the front
+ * ends of a cluster, or a standby): a connection goes to the first that
+ * answers, in order, and a reconnect begins with the address after the one
+ * it was connected to, going round the list. Only a refused or lost
+ * connection moves on to the next address; a failed handshake (EAUTH) does
+ * not. The key is any non-empty byte string; a key file
  * holds it with at most one trailing newline, which is not part of the key.
  */
 
@@ -174,8 +179,9 @@ QMGR_API int qmgr_open_target(qmgr_conn *c, const qmgr_target *t);
  * valid; handles may be closed before or after. NULL is a no-op. */
 QMGR_API void qmgr_close(qmgr_conn *c);
 
-/* Drops the current socket, if any, and connects again to the same address
- * with the same key (one attempt). Requests in flight fail with QMGR_ECONN. */
+/* Drops the current socket, if any, and connects again with the same key
+ * (one attempt: with an address list, one pass round it from the next
+ * address). Requests in flight fail with QMGR_ECONN. */
 QMGR_API int qmgr_reconnect(qmgr_conn *c);
 
 /* The message of c's latest failure ("" if none); valid until the next call on c. */

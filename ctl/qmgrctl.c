@@ -30,7 +30,8 @@ static const struct option COMMON_LONGOPTS[] = {
 
 static const char COMMON_HELP[] =
     "Connection (any command, before or after it):\n"
-    "  -a, --addr ADDR        the daemon: host:port, [v6]:port or unix:/path\n"
+    "  -a, --addr ADDR        the daemon: host:port, [v6]:port or unix:/path, or\n"
+    "                         several, comma-separated: the first that answers\n"
     "  -s, --socket PATH      the daemon's Unix socket (same as -a unix:PATH)\n"
     "  -k, --keyfile FILE     the authkey file\n"
     "  -c, --config FILE      the daemon's config: its listen address and authkey\n"

@@ -17,7 +17,8 @@ struct endpoint {
 };
 
 #define ENDPOINT_USAGE                                                              \
-    "  -a, --addr ADDR        the daemon: host:port, [v6]:port or unix:/path\n"    \
+    "  -a, --addr ADDR        the daemon: host:port, [v6]:port or unix:/path, or\n"  \
+    "                         several, comma-separated: the first that answers\n"     \
     "  -k, --keyfile FILE     the authkey file\n"                                  \
     "  -c, --config FILE      the daemon's config: its listen address and authkey\n" \
     "  (else $QMGR_ADDR, $QMGR_AUTHKEY_FILE, then the defaults of qmgrd)\n"

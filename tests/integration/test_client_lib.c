@@ -4,6 +4,7 @@
  * Each test starts its own daemon ($QMGRD) on 127.0.0.1:0 with a temporary
  * config, and stops it with SIGTERM, expecting exit status 0.
  */
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <poll.h>
@@ -12,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -147,28 +150,39 @@ static void daemon_restart(struct daemon *d)
     daemon_start(d);
 }
 
+/* A daemon of its own directory, key and free port, started. */
+static void daemon_create(struct daemon *d)
+{
+    memset(d, 0, sizeof *d);
+    snprintf(d->dir, sizeof d->dir, "/tmp/qmgr-client-it.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(d->dir));
+    snprintf(d->conf, sizeof d->conf, "%s/qmgrd.conf", d->dir);
+    snprintf(d->keyfile, sizeof d->keyfile, "%s/key", d->dir);
+    snprintf(d->log, sizeof d->log, "%s/qmgrd.log", d->dir);
+    snprintf(d->sock, sizeof d->sock, "%s/qmgrd.sock", d->dir);
+    write_file(d->keyfile, KEY "\n");
+    chmod(d->keyfile, 0600);
+    daemon_configure(d, "127.0.0.1:0");
+    daemon_start(d);
+}
+
+static void daemon_destroy(struct daemon *d)
+{
+    int rc = daemon_stop(d);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", d->dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_msg(rc == 0, "qmgrd exited with %d on SIGTERM", rc);
+}
+
 static void setup(void)
 {
-    memset(&D, 0, sizeof D);
-    snprintf(D.dir, sizeof D.dir, "/tmp/qmgr-client-it.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(D.dir));
-    snprintf(D.conf, sizeof D.conf, "%s/qmgrd.conf", D.dir);
-    snprintf(D.keyfile, sizeof D.keyfile, "%s/key", D.dir);
-    snprintf(D.log, sizeof D.log, "%s/qmgrd.log", D.dir);
-    snprintf(D.sock, sizeof D.sock, "%s/qmgrd.sock", D.dir);
-    write_file(D.keyfile, KEY "\n");
-    chmod(D.keyfile, 0600);
-    daemon_configure(&D, "127.0.0.1:0");
-    daemon_start(&D);
+    daemon_create(&D);
 }
 
 static void teardown(void)
 {
-    int rc = daemon_stop(&D);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", D.dir);
-    ck_assert_int_eq(system(cmd), 0);
-    ck_assert_msg(rc == 0, "qmgrd exited with %d on SIGTERM", rc);
+    daemon_destroy(&D);
 }
 
 static qmgr_conn *connect_daemon(void)
@@ -741,6 +755,135 @@ START_TEST(parked_get_at_shutdown_is_eshutdown)
 END_TEST
 
 /* Each case starts its own daemon (setup) and may take a minute. */
+/* ---- Address lists: the front ends of a cluster, or a standby ---- */
+
+static struct daemon E; /* the second daemon of the failover cases */
+
+static void setup_two(void)
+{
+    daemon_create(&D);
+    daemon_create(&E);
+}
+
+static void teardown_two(void)
+{
+    daemon_destroy(&E);
+    daemon_destroy(&D);
+}
+
+/* A loopback address nothing listens on: a port bound, then let go. */
+static void dead_address(char *out, size_t size)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sin;
+    ck_assert_int_eq(bind(s, (struct sockaddr *)&sin, sizeof sin), 0);
+    ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sin, &len), 0);
+    snprintf(out, size, "127.0.0.1:%d", ntohs(sin.sin_port));
+    close(s);
+}
+
+static uint64_t qsize_at(const char *addr, const char *queue)
+{
+    qmgr_conn *c;
+    ck_assert_int_eq(qmgr_connect(addr, KEY, strlen(KEY), &c), QMGR_OK);
+    qmgr_queue *q = open_queue(c, queue);
+    uint64_t n = 0;
+    ck_assert_int_eq(qmgr_queue_qsize(q, &n), QMGR_OK);
+    qmgr_queue_close(q);
+    qmgr_close(c);
+    return n;
+}
+
+START_TEST(address_list_takes_the_first_that_answers)
+{
+    char dead[64], list[512];
+    dead_address(dead, sizeof dead);
+    snprintf(list, sizeof list, "%s,%s,%s", dead, E.addr, D.addr);
+    qmgr_conn *c;
+    ck_assert_int_eq(qmgr_connect(list, KEY, strlen(KEY), &c), QMGR_OK);
+    qmgr_queue *q = open_queue(c, "plain");
+    ck_assert_int_eq(qmgr_queue_put(q, "x", 1, 0), QMGR_OK);
+    qmgr_queue_close(q);
+    qmgr_close(c);
+    ck_assert_uint_eq(qsize_at(E.addr, "plain"), 1);
+    ck_assert_uint_eq(qsize_at(D.addr, "plain"), 0);
+}
+END_TEST
+
+START_TEST(reconnect_moves_to_the_next_address)
+{
+    char list[512];
+    snprintf(list, sizeof list, "%s,%s", D.addr, E.addr);
+    qmgr_conn *c;
+    ck_assert_int_eq(qmgr_connect(list, KEY, strlen(KEY), &c), QMGR_OK);
+    ck_assert_int_eq(qmgr_set_reconnect(c, 5, 10), QMGR_OK);
+    qmgr_queue *q = open_queue(c, "plain");
+    ck_assert_int_eq(qmgr_queue_put(q, "on D", 4, 0), QMGR_OK);
+    ck_assert_uint_eq(qsize_at(D.addr, "plain"), 1);
+    /* Both alive: a reconnect still moves on, to E, and back round to D. */
+    ck_assert_int_eq(qmgr_reconnect(c), QMGR_OK);
+    ck_assert_int_eq(qmgr_queue_put(q, "on E", 4, 0), QMGR_OK);
+    ck_assert_uint_eq(qsize_at(E.addr, "plain"), 1);
+    ck_assert_int_eq(qmgr_reconnect(c), QMGR_OK);
+    ck_assert_int_eq(qmgr_queue_put(q, "on D", 4, 0), QMGR_OK);
+    ck_assert_uint_eq(qsize_at(D.addr, "plain"), 2);
+    ck_assert_int_eq(daemon_stop(&D), 0);
+    /* A read is sent again, and reaches the next address: E. */
+    uint64_t n = 99;
+    ck_assert_int_eq(qmgr_queue_qsize(q, &n), QMGR_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(qmgr_queue_put(q, "on E", 4, 0), QMGR_OK);
+    ck_assert_uint_eq(qsize_at(E.addr, "plain"), 2);
+    /* The list goes round: E gone, D back, and the next reconnect finds D. */
+    daemon_configure(&D, D.addr);
+    daemon_start(&D);
+    ck_assert_int_eq(daemon_stop(&E), 0);
+    ck_assert_int_eq(qmgr_queue_qsize(q, &n), QMGR_OK);
+    ck_assert_uint_eq(n, 0); /* D restarted without a journal */
+    qmgr_queue_close(q);
+    qmgr_close(c);
+}
+END_TEST
+
+START_TEST(address_list_all_dead_is_econn)
+{
+    char a[64], b[64], list[160];
+    dead_address(a, sizeof a);
+    dead_address(b, sizeof b);
+    snprintf(list, sizeof list, "%s,%s", a, b);
+    qmgr_conn *c;
+    ck_assert_int_eq(qmgr_create(&c), QMGR_OK);
+    ck_assert_int_eq(qmgr_open(c, list, KEY, strlen(KEY)), QMGR_ECONN);
+    ck_assert_msg(strstr(qmgr_last_error(c), "none of the 2 addresses answered"), "%s",
+                  qmgr_last_error(c));
+    qmgr_close(c);
+}
+END_TEST
+
+START_TEST(address_list_wrong_key_stops_at_the_first)
+{
+    char list[512];
+    snprintf(list, sizeof list, "%s,%s", D.addr, E.addr);
+    qmgr_conn *c;
+    ck_assert_int_eq(qmgr_create(&c), QMGR_OK);
+    ck_assert_int_eq(qmgr_open(c, list, "wrong", 5), QMGR_EAUTH);
+    qmgr_close(c);
+}
+END_TEST
+
+START_TEST(address_list_syntax)
+{
+    static const char *const bad[] = {"", ",", "127.0.0.1:1,", ",127.0.0.1:1",
+                                      "127.0.0.1:1,,127.0.0.1:2", "127.0.0.1:1,nonsense"};
+    qmgr_conn *c;
+    ck_assert_int_eq(qmgr_create(&c), QMGR_OK);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(qmgr_open(c, bad[i], KEY, strlen(KEY)) == QMGR_EINVAL, "%s", bad[i]);
+    qmgr_close(c);
+}
+END_TEST
+
 static TCase *with_daemon(TCase *tc)
 {
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -783,6 +926,15 @@ static Suite *client_integration_suite(void)
     tcase_add_test(tc, reconnect_across_restart);
     tcase_add_test(tc, without_reconnect_the_caller_reconnects);
     tcase_add_test(tc, parked_get_at_shutdown_is_eshutdown);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("failover");
+    tcase_add_checked_fixture(tc, setup_two, teardown_two);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, address_list_takes_the_first_that_answers);
+    tcase_add_test(tc, reconnect_moves_to_the_next_address);
+    tcase_add_test(tc, address_list_all_dead_is_econn);
+    tcase_add_test(tc, address_list_wrong_key_stops_at_the_first);
+    tcase_add_test(tc, address_list_syntax);
     suite_add_tcase(s, tc);
     return s;
 }

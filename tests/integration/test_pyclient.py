@@ -1125,6 +1125,30 @@ class TestAddress(PyClientTest):
         c.queue("q").put(tag)
         self.assertEqual(c.queue("q").get(), tag)
 
+    def test_address_list_first_that_answers_then_the_next(self):
+        other = self.start_daemon(key=self.d.key)
+        dead = "127.0.0.1:%d" % self.dead_port()
+        here, there = "127.0.0.1:%d" % self.d.port, "127.0.0.1:%d" % other.port
+        c = self.connect(address="%s,%s,%s" % (dead, there, here), reconnect=True)
+        self.assertEqual(str(c.address), there)
+        c.queue("q").put("on other")
+        self.assertEqual(self.connect(d=other).queue("q").qsize(), 1)
+        self.stop_daemon(other)
+        # A read goes again, to the address after the one that went away.
+        self.assertEqual(c.queue("q").qsize(), 0)
+        self.assertEqual(str(c.address), here)
+        os.environ["QMGR_ADDR"] = "%s,%s" % (dead, here)
+        self.assertEqual(str(self.connect(address=None).address), here)
+
+    def test_address_list_all_dead_and_bad(self):
+        dead = ["127.0.0.1:%d" % self.dead_port() for _ in range(2)]
+        with self.assertRaises(qmgr.ConnectionError) as cm:
+            self.connect(address=",".join(dead))
+        self.assertIn("none of the 2 addresses answered", cm.exception.message)
+        for bad in ("127.0.0.1:1,", ",127.0.0.1:1", "127.0.0.1:1,nonsense"):
+            with self.subTest(address=bad), self.assertRaises(ValueError):
+                self.connect(address=bad)
+
     def dead_port(self):
         s = socket.socket()
         s.bind(("127.0.0.1", 0))

@@ -3,6 +3,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import tempfile
 import time
@@ -334,6 +335,23 @@ class TestCommandLine(QmgrctlTest):
         self.assertIn("EAUTH", r.err)
         r = run(["-a", "127.0.0.1:%d" % self.d.port, "-k", "/nonexistent/key", "ls"])
         self.assertEqual(r.rc, EXIT_CONNECT, r)
+
+    def test_address_list_takes_the_first_that_answers(self):
+        with socket.socket() as s:  # a port bound and let go: nothing listens
+            s.bind(("127.0.0.1", 0))
+            dead = "127.0.0.1:%d" % s.getsockname()[1]
+        live = "127.0.0.1:%d" % self.d.port
+        r = run(["-a", dead + "," + live, "-k", self.d.keyfile, "ls", "--json"])
+        self.assertEqual(r.rc, EXIT_OK, r)
+        self.assertEqual(len(r.json()), 3)
+        r = run(["ls", "--json"], env={"QMGR_ADDR": dead + "," + live,
+                                       "QMGR_AUTHKEY_FILE": self.d.keyfile})
+        self.assertEqual(r.rc, EXIT_OK, r)
+        r = run(["-a", dead + "," + dead, "-k", self.d.keyfile, "ls"])
+        self.assertEqual(r.rc, EXIT_CONNECT, r)
+        self.assertIn("none of the 2 addresses answered", r.err)
+        r = run(["-a", live + ",", "-k", self.d.keyfile, "ls"])
+        self.assertEqual(r.rc, EXIT_USAGE, r)
 
     def test_environment(self):
         r = run(["ls", "--json"], env={"QMGR_ADDR": "127.0.0.1:%d" % self.d.port,

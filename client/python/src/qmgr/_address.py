@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import pwd
 import socket
-from typing import NamedTuple, Optional, Tuple, Union
+from typing import List, NamedTuple, Optional, Tuple, Union
 
 from .errors import AuthenticationError, ConnectionError
 
 __all__ = ["DEFAULT_ADDRESS", "Address", "AddressLike", "KeyLike", "parse_address",
-           "resolve_address", "resolve_authkey", "default_keyfile", "open_socket"]
+           "resolve_addresses", "resolve_authkey", "default_keyfile", "open_socket"]
 
 DEFAULT_ADDRESS = "127.0.0.1:50002"
 AUTHKEY_MAX_SIZE = 4096  # common/authkey.h
@@ -77,11 +77,16 @@ def parse_address(address: Union[str, Tuple[str, int]]) -> Address:
     return _parse_inet(address)
 
 
-def resolve_address(address: AddressLike) -> Address:
-    """The given address, else ``$QMGR_ADDR``, else 127.0.0.1:50002."""
+def resolve_addresses(address: AddressLike) -> List[Address]:
+    """The given address, else ``$QMGR_ADDR``, else 127.0.0.1:50002; a string
+    may list several separated by commas (the front ends of a cluster), tried
+    in turn as the C library does."""
     if address is None:
         address = os.environ.get("QMGR_ADDR") or DEFAULT_ADDRESS
-    return parse_address(address)
+    if isinstance(address, str):
+        return [parse_address(one) for one in address.split(",")]
+    return [parse_address(address)]
+
 
 
 def _home_dir() -> str:

@@ -19,6 +19,11 @@ is sent again once on a new connection; any other call raises
 a put must not become two puts), and the next call connects anew. A daemon
 that closed the connection while it was idle is noticed before sending, so
 the call then goes to the new connection whatever it is.
+
+Addresses: ``"host:port"``, ``"[v6]:port"``, ``"unix:/path"``, ``(host, port)``,
+or a string listing several separated by commas (the front ends of a
+cluster): a connection goes to the first that answers, and a reconnect begins
+with the address after the one it was connected to, as the C library does.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import weakref
 from typing import (TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, List, Optional,
                     Sequence, Tuple, Union)
 
-from ._address import Address, AddressLike, KeyLike, resolve_address, resolve_authkey
+from ._address import Address, AddressLike, KeyLike, resolve_addresses, resolve_authkey
 from ._wire import Connection, Reply
 from .errors import ConnectionError, Error, ProtocolError, error_from_wire
 from .proxies import BufProxy, QueueProxy, Serializer, Transform, check_serializer
@@ -78,7 +83,10 @@ class Client:
                  serializer: Optional[Serializer] = None) -> None:
         if timeout is not None and timeout <= 0:
             raise ValueError("timeout must be positive or None")
-        self.address: Address = resolve_address(address)
+        # Several addresses: a connection goes to the first that answers, and
+        # a reconnect begins with the one after (client/connection.c's rule).
+        self.addresses: List[Address] = resolve_addresses(address)
+        self.address: Address = self.addresses[0]  # the one connected to last
         self.timeout = timeout
         self.reconnect = reconnect
         self.serializer = check_serializer(serializer)
@@ -87,7 +95,7 @@ class Client:
         self._pid = os.getpid()
         self._closed = False
         self._lost: Optional[str] = None  # why the connection went, without reconnect
-        self._conn: Optional[Connection] = Connection(self.address, self._key, timeout)
+        self._conn: Optional[Connection] = self._connect(0)
         _clients.add(self)
 
     # -- lifetime ---------------------------------------------------------
@@ -129,8 +137,28 @@ class Client:
             raise ConnectionError("%s: the client is closed" % (self.address,))
         if self._lost is not None:
             raise ConnectionError("%s: the connection was lost (%s)" % (self.address, self._lost))
-        self._conn = Connection(self.address, self._key, self.timeout)
+        self._conn = self._connect(self.addresses.index(self.address) + 1)
         return self._conn
+
+    def _connect(self, first: int) -> Connection:
+        """Each address in turn from the first-th; only a refused or lost
+        connection moves on (a wrong key is wrong at every front end)."""
+        n = len(self.addresses)
+        last: Optional[ConnectionError] = None
+        for k in range(n):
+            address = self.addresses[(first + k) % n]
+            try:
+                conn = Connection(address, self._key, self.timeout)
+            except ConnectionError as e:
+                last = e
+                continue
+            self.address = address
+            return conn
+        assert last is not None  # a list holds at least one address
+        if n == 1:
+            raise last
+        raise ConnectionError("none of the %d addresses answered; the last: %s"
+                              % (n, last.message)) from last
 
     def _lose(self, error: Error) -> None:
         self._drop()
