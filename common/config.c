@@ -136,6 +136,17 @@ static bool parse_count(const char *s, uint64_t *out)
     return parse_digits(s, out, &end) && *end == '\0';
 }
 
+static bool parse_store(const char *s, enum store_kind *out)
+{
+    if (strcasecmp(s, "memory") == 0)
+        *out = STORE_MEMORY;
+    else if (strcasecmp(s, "jetstream") == 0)
+        *out = STORE_JETSTREAM;
+    else
+        return false;
+    return true;
+}
+
 static bool parse_fsync(const char *s, enum fsync_policy *out)
 {
     static const struct {
@@ -266,6 +277,12 @@ void config_init(struct config *c)
         .handshake_timeout = 5,
         .log_level = LOG_INFO,
         .auth_legacy_md5 = false,
+        .store = STORE_MEMORY,
+        .jetstream_servers = dup_string(CONFIG_DEFAULT_JETSTREAM_SERVERS),
+        .jetstream_stream = dup_string(CONFIG_DEFAULT_JETSTREAM_STREAM),
+        .jetstream_replicas = 3,
+        .jetstream_timeout = 10,
+        .frontend_timeout = 5,
     };
 }
 
@@ -292,6 +309,8 @@ void config_free(struct config *c)
     free(c->listen);
     free(c->authkey_file);
     free(c->state_dir);
+    free(c->jetstream_servers);
+    free(c->jetstream_stream);
     for (size_t i = 0; i < c->nobjects; i++) {
         free(c->objects[i].name);
         free(c->objects[i].accessor);
@@ -302,7 +321,10 @@ void config_free(struct config *c)
 
 /* ---- the options ------------------------------------------------------- */
 
-enum value_kind { V_ADDRESS, V_PATH, V_NAME, V_BOOL, V_FSYNC, V_COUNT, V_SIZE, V_TIMEOUT, V_LOG_LEVEL };
+enum value_kind {
+    V_ADDRESS, V_PATH, V_NAME, V_BOOL, V_FSYNC, V_COUNT, V_SIZE, V_TIMEOUT, V_LOG_LEVEL, V_STORE,
+    V_URLS, V_STREAM
+};
 
 struct option {
     const char *name;
@@ -316,7 +338,8 @@ enum main_option {
     OPT_LISTEN, OPT_AUTHKEY_FILE, OPT_STATE_DIR, OPT_JOURNAL, OPT_FSYNC, OPT_JOURNAL_COMPACT_MIN,
     OPT_MAX_CONNECTIONS,
     OPT_MAX_MESSAGE, OPT_MAX_ITEM, OPT_MAX_MEMORY, OPT_MAX_OUTPUT, OPT_MAX_WAITERS, OPT_MAX_HANDSHAKES, OPT_HANDSHAKE_TIMEOUT,
-    OPT_LOG_LEVEL, OPT_AUTH_LEGACY_MD5, MAIN_OPTION_COUNT
+    OPT_LOG_LEVEL, OPT_AUTH_LEGACY_MD5, OPT_STORE, OPT_JETSTREAM_SERVERS, OPT_JETSTREAM_STREAM,
+    OPT_JETSTREAM_REPLICAS, OPT_JETSTREAM_TIMEOUT, OPT_FRONTEND_TIMEOUT, MAIN_OPTION_COUNT
 };
 
 #define MAIN(field) offsetof(struct config, field)
@@ -337,6 +360,13 @@ static const struct option main_options[MAIN_OPTION_COUNT] = {
     [OPT_HANDSHAKE_TIMEOUT] = {"handshake_timeout", V_TIMEOUT, MAIN(handshake_timeout), 0, 0, false},
     [OPT_LOG_LEVEL] = {"log_level", V_LOG_LEVEL, MAIN(log_level), 0, 0, false},
     [OPT_AUTH_LEGACY_MD5] = {"auth_legacy_md5", V_BOOL, MAIN(auth_legacy_md5), 0, 0, false},
+    [OPT_STORE] = {"store", V_STORE, MAIN(store), 0, 0, false},
+    [OPT_JETSTREAM_SERVERS] = {"jetstream_servers", V_URLS, MAIN(jetstream_servers), 0, 0, false},
+    [OPT_JETSTREAM_STREAM] = {"jetstream_stream", V_STREAM, MAIN(jetstream_stream), 0, 0, false},
+    /* JetStream allows 1 to 5 replicas. */
+    [OPT_JETSTREAM_REPLICAS] = {"jetstream_replicas", V_COUNT, MAIN(jetstream_replicas), 1, 5, false},
+    [OPT_JETSTREAM_TIMEOUT] = {"jetstream_timeout", V_TIMEOUT, MAIN(jetstream_timeout), 0, 0, false},
+    [OPT_FRONTEND_TIMEOUT] = {"frontend_timeout", V_TIMEOUT, MAIN(frontend_timeout), 0, 0, false},
 };
 #undef MAIN
 
@@ -599,12 +629,28 @@ static const char *const value_expectations[] = {
     [V_SIZE] = "a size (4096, 512K, 64M, 1G)",
     [V_TIMEOUT] = "a duration (250ms, 5s, 2m, 1h)",
     [V_LOG_LEVEL] = "err, warning, notice, info or debug",
+    [V_STORE] = "memory or jetstream",
+    [V_URLS] = "nats://host:port URLs separated by commas",
+    [V_STREAM] = "a stream name (letters, digits, '-' and '_', at most 200)",
 };
+
+/* JetStream's rule for stream names, kept to the characters every
+ * subject and file name takes. */
+static bool is_stream_name(const char *s)
+{
+    size_t len = strlen(s);
+    return len > 0 && len <= CONFIG_NAME_MAX &&
+           strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == len;
+}
 
 static bool is_valid_string(enum value_kind kind, const char *value)
 {
     if (kind == V_ADDRESS)
         return is_address(value);
+    if (kind == V_STREAM)
+        return is_stream_name(value);
+    if (kind == V_URLS)
+        return strspn(value, " \t,") < strlen(value);
     if (kind == V_NAME)
         return name_problem(value) == NULL;
     return *value != '\0';
@@ -617,6 +663,8 @@ static bool store_value(enum value_kind kind, const char *value, void *field)
     case V_ADDRESS:
     case V_PATH:
     case V_NAME:
+    case V_URLS:
+    case V_STREAM:
         if (!is_valid_string(kind, value))
             return false;
         replace_string(field, value);
@@ -633,6 +681,8 @@ static bool store_value(enum value_kind kind, const char *value, void *field)
         return config_parse_duration(value, field);
     case V_LOG_LEVEL:
         return log_level_parse(value, field);
+    case V_STORE:
+        return parse_store(value, field);
     }
     return false;
 }
@@ -712,6 +762,11 @@ static int handle_key(void *user, const char *section, const char *name, const c
 static void check_limits(struct parser *p)
 {
     const struct config *c = p->config;
+    if (c->store == STORE_JETSTREAM && c->journal) {
+        fail_at(p, p->main_lines[OPT_JOURNAL],
+                "journal = on does not go with store = jetstream (the stream is the journal)");
+        return;
+    }
     if (c->max_item <= c->max_message)
         return;
     int item_line = p->main_lines[OPT_MAX_ITEM];

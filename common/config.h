@@ -17,6 +17,11 @@
 #define CONFIG_DURATION_MAX 1e9
 
 enum fsync_policy { FSYNC_ALWAYS, FSYNC_EVERYSEC, FSYNC_NO };
+/* Where the state lives: this process (and its journal), or a JetStream
+ * stream that several qmgrd front ends replicate (docs/cluster.md). */
+enum store_kind { STORE_MEMORY, STORE_JETSTREAM };
+#define CONFIG_DEFAULT_JETSTREAM_SERVERS "nats://127.0.0.1:4222"
+#define CONFIG_DEFAULT_JETSTREAM_STREAM "QMGR_LOG"
 enum object_type { OBJECT_QUEUE, OBJECT_BUF };
 
 struct object_config {
@@ -44,6 +49,12 @@ struct config {
     double handshake_timeout; /* seconds */
     int log_level;            /* syslog priority */
     bool auth_legacy_md5;
+    enum store_kind store;
+    char *jetstream_servers;    /* comma-separated nats:// URLs */
+    char *jetstream_stream;     /* the stream that holds the log */
+    uint64_t jetstream_replicas; /* of the stream, when qmgrd creates it */
+    double jetstream_timeout;   /* seconds to reach the servers at start */
+    double frontend_timeout;    /* seconds without a heartbeat before a front end is dead */
     struct object_config *objects;
     size_t nobjects;
 };

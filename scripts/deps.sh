@@ -6,7 +6,8 @@ set -eu
 PACKAGES="build-essential cmake pkg-config libevent-dev libmsgpack-dev libsodium-dev
   nettle-dev libinih-dev uthash-dev libisal-dev check libsubunit-dev libsqlite3-dev
   clang libclang-rt-14-dev valgrind strace python3 python3-msgpack systemd
-  python3-venv python3-pip python3-setuptools python3-wheel"
+  python3-venv python3-pip python3-setuptools python3-wheel
+  libnats-dev nats-server"
 
 missing=""
 for p in $PACKAGES; do

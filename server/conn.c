@@ -36,6 +36,13 @@ static uint64_t conn_id(const struct conn *c)
     return c->session.id;
 }
 
+/* Where a connection's buffers are counted: in the state's memory, or in
+ * cluster mode beside it (the state's must be the same in every replica). */
+static struct memory *conn_memory(struct server *srv)
+{
+    return srv->cluster ? &srv->transport_memory : &srv->state.memory;
+}
+
 /* A handshake frame; out of memory marks the session failed, like a reply. */
 static void queue_frame(struct conn *c, const uint8_t *payload, size_t len)
 {
@@ -87,6 +94,8 @@ static void enter_ready(struct conn *c)
     leave_handshake_pool(c);
     event_free(c->handshake_timer);
     c->handshake_timer = NULL;
+    if (c->srv->cluster && !cluster_attach(c->srv->cluster, &c->session))
+        c->session.failed = true;
     log_debug("client %llu (%s): authenticated", (unsigned long long)conn_id(c), c->peer);
 }
 
@@ -98,22 +107,39 @@ static void enter_closing(struct conn *c)
 }
 
 /* The session ends (its parked requests dropped, leases back), the events
- * stop; the memory goes at the end of the turn (conn_free). */
+ * stop; the memory goes at the end of the turn (conn_free). In cluster mode
+ * the session ends when the log says so: the socket closes now, the rest
+ * waits for conn_session_ended. */
 static void enter_closed(struct conn *c)
 {
+    struct server *srv = c->srv;
     leave_handshake_pool(c);
     event_del(c->read_ev);
     event_del(c->write_ev);
     if (c->handshake_timer)
         event_del(c->handshake_timer);
-    input_close(&c->session, c->srv->now);
     if (c->flush_queued) {
-        TAILQ_REMOVE(&c->srv->flush_list, c, flush_link);
+        TAILQ_REMOVE(&srv->flush_list, c, flush_link);
         c->flush_queued = false;
     }
-    TAILQ_REMOVE(&c->srv->conns, c, link);
-    TAILQ_INSERT_TAIL(&c->srv->closed_list, c, link);
-    c->srv->nconns--;
+    TAILQ_REMOVE(&srv->conns, c, link);
+    srv->nconns--;
+    if (srv->cluster && cluster_detach(srv->cluster, &c->session, srv->now)) {
+        close(c->fd);
+        c->fd = -1;
+        return;
+    }
+    input_close(&c->session, srv->now);
+    TAILQ_INSERT_TAIL(&srv->closed_list, c, link);
+}
+
+void conn_session_ended(struct session *s)
+{
+    struct conn *c = conn_of(s);
+    if (c->state == CONN_CLOSED)
+        TAILQ_INSERT_TAIL(&c->srv->closed_list, c, link);
+    else
+        conn_set_state(c, CONN_CLOSING);
 }
 
 void conn_set_state(struct conn *c, enum conn_state state)
@@ -172,12 +198,53 @@ static void handle_request_frame(struct conn *c, const uint8_t *p, size_t len)
         return; /* v1 defines none; docs/protocol.md says to ignore them */
     c->ops++;
     c->srv->counters.ops++;
-    input_request(&c->session, &req, c->srv->now);
+    if (!c->srv->cluster)
+        input_request(&c->session, &req, c->srv->now);
+    else if (!cluster_request(c->srv->cluster, &c->session, p, len, c->srv->now))
+        reply_error(&c->session, req.msgid, PROTO_ETOOBIG, "larger than a message of the log");
 }
 
 static bool output_over_limit(const struct conn *c)
 {
     return session_output_pending(&c->session) > c->srv->config.max_output;
+}
+
+/* Reading stops while replies wait to be sent, or (cluster mode) requests
+ * wait for the log, beyond max_output; it goes on below half of it. */
+static bool backlog_over_limit(const struct conn *c)
+{
+    return output_over_limit(c) || c->session.log_pending > c->srv->config.max_output;
+}
+
+static bool backlog_caught_up(const struct conn *c)
+{
+    uint64_t half = c->srv->config.max_output / 2;
+    return session_output_pending(&c->session) <= half && c->session.log_pending <= half;
+}
+
+/* Parked gets stop taking items while the client does not read its replies. */
+static void suspend_getters(struct conn *c)
+{
+    struct session *s = &c->session;
+    if (!c->srv->cluster) {
+        if (!s->getters_suspended)
+            input_suspend(s, c->srv->now);
+    } else if (!c->suspend_asked) {
+        c->suspend_asked = true;
+        cluster_suspend(c->srv->cluster, s, c->srv->now);
+    }
+}
+
+static void resume_getters(struct conn *c)
+{
+    struct session *s = &c->session;
+    if (!c->srv->cluster) {
+        if (s->getters_suspended)
+            input_resume(s, c->srv->now);
+    } else if (c->suspend_asked) {
+        c->suspend_asked = false;
+        cluster_resume(c->srv->cluster, s, c->srv->now);
+    }
 }
 
 /* What a connection costs before any buffer: itself and its three events. */
@@ -199,11 +266,11 @@ void conn_count_memory(struct conn *c)
 {
     uint64_t now = conn_fixed_cost() + buffer_held(&c->in, 0) +
                    buffer_held(&c->session.out, c->session.out_off);
-    struct memory *m = &c->srv->state.memory;
+    struct memory *m = conn_memory(c->srv);
     m->used = m->used - c->memory_counted + now;
     c->memory_counted = now;
-    if (!c->session.getters_suspended && c->state == CONN_READY && output_over_limit(c))
-        input_suspend(&c->session, c->srv->now);
+    if (c->state == CONN_READY && output_over_limit(c))
+        suspend_getters(c);
 }
 
 /* Handles every complete frame in p[0..n); returns the bytes consumed. */
@@ -231,7 +298,7 @@ static size_t conn_process(struct conn *c, const uint8_t *p, size_t n)
             handle_handshake_frame(c, payload, (size_t)len);
         else
             handle_request_frame(c, payload, (size_t)len);
-        if (c->state == CONN_READY && output_over_limit(c))
+        if (c->state == CONN_READY && backlog_over_limit(c))
             pause_reading(c);
     }
     return off;
@@ -243,7 +310,7 @@ static size_t conn_process(struct conn *c, const uint8_t *p, size_t n)
 static bool input_fits(struct conn *c, size_t more)
 {
     size_t need = c->in.len + more;
-    if (need <= c->in.cap || memory_fits(&c->srv->state.memory, need - c->in.cap))
+    if (need <= c->in.cap || memory_fits(conn_memory(c->srv), need - c->in.cap))
         return true;
     c->srv->counters.protocol_errors++;
     log_write_limited(&peer_fault_log, LOG_WARNING,
@@ -380,11 +447,19 @@ void conn_flush(struct conn *c)
         }
     }
     conn_count_memory(c);
-    bool caught_up = session_output_pending(s) <= c->srv->config.max_output / 2;
-    if (caught_up && s->getters_suspended && c->state == CONN_READY)
-        input_resume(s, c->srv->now);
-    if (caught_up && c->read_paused && c->state == CONN_READY)
+    if (c->state != CONN_READY)
+        return;
+    if (session_output_pending(s) <= c->srv->config.max_output / 2)
+        resume_getters(c);
+    if (backlog_caught_up(c) && c->read_paused)
         resume_reading(c);
+}
+
+void conn_inputs_applied(struct session *s)
+{
+    struct conn *c = conn_of(s);
+    if (c->read_paused && c->state == CONN_READY)
+        conn_want_flush(c);
 }
 
 static void on_writable(evutil_socket_t fd, short what, void *arg)
@@ -417,7 +492,8 @@ static struct conn *conn_new(struct server *srv, int fd, const struct sockaddr *
     struct conn *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    if (!session_init(&c->session, &srv->state, ++srv->next_conn_id)) {
+    uint64_t id = srv->cluster ? cluster_new_session_id(srv->cluster) : ++srv->next_conn_id;
+    if (!session_init(&c->session, &srv->state, id)) {
         free(c);
         return NULL;
     }
@@ -439,7 +515,7 @@ static struct conn *conn_new(struct server *srv, int fd, const struct sockaddr *
             event_free(c->handshake_timer);
         input_close(&c->session, c->since);
         session_free(&c->session);
-        srv->state.memory.used -= c->memory_counted;
+        conn_memory(srv)->used -= c->memory_counted;
         free(c);
         return NULL;
     }
@@ -542,18 +618,25 @@ void conn_free(struct conn *c)
     event_free(c->write_ev);
     if (c->handshake_timer)
         event_free(c->handshake_timer);
-    close(c->fd);
+    if (c->fd >= 0)
+        close(c->fd);
     bytes_free(&c->in);
     session_free(&c->session);
-    c->srv->state.memory.used -= c->memory_counted;
+    conn_memory(c->srv)->used -= c->memory_counted;
     sodium_memzero(&c->hs, sizeof c->hs);
     free(c);
 }
 
 /* ---- the state's environment ------------------------------------------ */
 
+/* Replies of a session with nobody to read them (another front end's, or
+ * a connection gone whose session the log has not ended yet) are dropped. */
 static void reply_added(struct session *s)
 {
+    if (s->remote || conn_of(s)->state == CONN_CLOSED) {
+        session_sent(s, session_output_pending(s));
+        return;
+    }
     struct conn *c = conn_of(s);
     conn_count_memory(c);
     conn_want_flush(c);
@@ -566,12 +649,19 @@ static void on_waiter_timeout(evutil_socket_t fd, short what, void *arg)
     struct waiter *w = arg;
     struct server *srv = w->session->st->env_ctx;
     srv->now = clock_now();
-    input_expire(w->session, w->id, srv->now);
+    if (srv->cluster)
+        cluster_expire(srv->cluster, w->session, w->id, srv->now);
+    else
+        input_expire(w->session, w->id, srv->now);
 }
 
 static bool timer_start(struct state *st, struct waiter *w, double timeout)
 {
     struct server *srv = st->env_ctx;
+    if (w->session->remote) {
+        w->timer = NULL; /* its front end says when it runs out */
+        return true;
+    }
     w->timer = evtimer_new(srv->base, on_waiter_timeout, w);
     if (!w->timer)
         return false;

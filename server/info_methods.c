@@ -101,7 +101,7 @@ void m_stats(struct session *s, uint32_t msgid, struct params *p)
         PAIR_STR("version", QMGR_VERSION),
         PAIR_DOUBLE("uptime_s", s->st->now - srv->started),
         PAIR_UINT("connections", srv->nconns),
-        PAIR_UINT("memory_bytes", state_memory_bytes(s->st)),
+        PAIR_UINT("memory_bytes", state_memory_bytes(s->st) + srv->transport_memory.used),
         PAIR_UINT("max_memory", s->st->memory.max),
         PAIR_UINT("rss_bytes", rss_bytes()),
         PAIR_UINT("ops", srv->counters.ops),
@@ -119,7 +119,13 @@ void m_stats(struct session *s, uint32_t msgid, struct params *p)
     };
     size_t start;
     msgpack_packer *pk = reply_begin(s, msgid, &start);
-    pack_pairs(pk, rows, ARRAY_LEN(rows));
+    if (!srv->cluster) {
+        pack_pairs(pk, rows, ARRAY_LEN(rows));
+    } else {
+        msgpack_pack_map(pk, ARRAY_LEN(rows) + CLUSTER_STAT_ENTRIES);
+        pack_pair_rows(pk, rows, ARRAY_LEN(rows));
+        cluster_pack_stats(srv->cluster, pk);
+    }
     reply_end(s, start);
 }
 

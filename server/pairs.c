@@ -1,9 +1,8 @@
 /* Map replies from tables of pairs (state.h): the map's size is the table's. */
 #include "state.h"
 
-void pack_pairs(msgpack_packer *pk, const struct pair *pairs, size_t n)
+void pack_pair_rows(msgpack_packer *pk, const struct pair *pairs, size_t n)
 {
-    msgpack_pack_map(pk, n);
     for (size_t i = 0; i < n; i++) {
         const struct pair *p = &pairs[i];
         rpc_pack_cstr(pk, p->key);
@@ -28,4 +27,10 @@ void pack_pairs(msgpack_packer *pk, const struct pair *pairs, size_t n)
             break;
         }
     }
+}
+
+void pack_pairs(msgpack_packer *pk, const struct pair *pairs, size_t n)
+{
+    msgpack_pack_map(pk, n);
+    pack_pair_rows(pk, pairs, n);
 }

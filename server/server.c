@@ -16,6 +16,7 @@
 static void apply_limits(struct server *srv)
 {
     srv->state.memory.max = srv->config.max_memory;
+    srv->transport_memory.max = srv->config.max_memory;
     log_set_level(srv->config.log_level);
     journal_set_policy(srv->journal, srv->config.fsync);
 }
@@ -45,9 +46,15 @@ static void begin_shutdown(struct server *srv, int signo)
     log_notice("received %s; stopping", strsignal(signo));
     notify_send("STOPPING=1");
     server_unlisten(srv);
+    /* In cluster mode the log ends this front end's sessions (answering
+     * their parked requests ESHUTDOWN), so every replica does it at once. */
+    if (srv->cluster)
+        cluster_leave(srv->cluster);
     struct conn *c, *next;
     for (c = TAILQ_FIRST(&srv->conns); c; c = next) {
         next = TAILQ_NEXT(c, link);
+        if (srv->cluster && c->state == CONN_READY)
+            continue;
         if (c->state == CONN_READY) {
             input_shutdown(&c->session, srv->now);
             conn_set_state(c, CONN_CLOSING); /* closed once its replies are out */
@@ -77,6 +84,16 @@ static void reload(struct server *srv)
     }
     if (strcmp(fresh.listen, srv->config.listen) != 0)
         log_warn("reload: listen changed; it takes effect at the next start");
+    if (srv->cluster) {
+        /* Objects and limits must be the same in every replica: they change
+         * with a restart of every front end, not with one's reload. */
+        log_set_level(fresh.log_level);
+        srv->config.log_level = fresh.log_level;
+        log_notice("reload: cluster mode: only log_level is reloaded");
+        config_free(&fresh);
+        notify_send("READY=1");
+        return;
+    }
     /* The address and key stay those the daemon started with. */
     free(fresh.listen);
     fresh.listen = strdup(srv->config.listen);
@@ -159,6 +176,8 @@ static void finish_turn(struct server *srv)
     struct conn *c;
     srv->now = clock_now();
     commit_journal(srv);
+    if (srv->cluster)
+        cluster_end_turn(srv->cluster);
     while ((c = TAILQ_FIRST(&srv->flush_list))) {
         TAILQ_REMOVE(&srv->flush_list, c, flush_link);
         c->flush_queued = false;
@@ -170,9 +189,12 @@ static void finish_turn(struct server *srv)
     }
 }
 
+/* A stopping front end of a cluster also waits for the log to end it. */
 static bool loop_is_over(struct server *srv)
 {
-    return event_base_got_break(srv->base) || (srv->stopping && srv->nconns == 0);
+    return event_base_got_break(srv->base) ||
+           (srv->stopping && srv->nconns == 0 &&
+            (!srv->cluster || cluster_frontend_id(srv->cluster) == 0));
 }
 
 /* Redis's beforeSleep: each pass of the loop waits once, runs every event
@@ -258,6 +280,43 @@ static bool add_signals(struct server *srv)
     return true;
 }
 
+/* Cluster mode: connections wait in the backlog until the log has this
+ * front end's join, so nothing is served from a replica still catching up. */
+static bool open_cluster(struct server *srv)
+{
+    char err[512];
+    srv->state.replicated = true;
+    evconnlistener_disable(srv->listener);
+    srv->cluster = cluster_open(srv, err, sizeof err);
+    if (!srv->cluster) {
+        log_err("cluster: %s", err);
+        return false;
+    }
+    log_info("cluster: reading the log of stream %s", srv->config.jetstream_stream);
+    return true;
+}
+
+void server_cluster_joined(struct server *srv)
+{
+    if (srv->listener)
+        evconnlistener_enable(srv->listener);
+    notify_send("READY=1");
+}
+
+void server_cluster_left(struct server *srv)
+{
+    struct conn *c, *next;
+    if (srv->listener)
+        evconnlistener_disable(srv->listener);
+    /* Ready connections were ended with their sessions; the rest have ids
+     * of the old membership. */
+    for (c = TAILQ_FIRST(&srv->conns); c; c = next) {
+        next = TAILQ_NEXT(c, link);
+        if (c->state == CONN_HANDSHAKE)
+            conn_close(c, NULL);
+    }
+}
+
 bool server_init(struct server *srv, struct config *config, const char *config_path)
 {
     srv->config = *config;
@@ -286,12 +345,15 @@ bool server_init(struct server *srv, struct config *config, const char *config_p
         log_err("cannot install signal handlers and timers");
         return false;
     }
-    return server_listen(srv);
+    if (!server_listen(srv))
+        return false;
+    return srv->config.store == STORE_MEMORY || open_cluster(srv);
 }
 
 int server_run(struct server *srv)
 {
-    notify_send("READY=1");
+    if (!srv->cluster)
+        notify_send("READY=1");
     notify_status(srv);
     log_info("ready: %u objects, max_connections %llu, max_memory %llu",
              HASH_CNT(hh, srv->state.registry.by_name),
@@ -316,6 +378,8 @@ void server_free(struct server *srv)
     struct conn *c;
     while ((c = TAILQ_FIRST(&srv->conns)))
         conn_close(c, NULL);
+    cluster_free(srv->cluster);
+    srv->cluster = NULL;
     finish_turn(srv);
     server_unlisten(srv);
     journal_close(srv->journal);

@@ -16,6 +16,7 @@
 #include "common/bytes.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "cluster.h"
 #include "journal.h"
 #include "proto/handshake.h"
 #include "state.h"
@@ -45,6 +46,7 @@ struct conn {
     struct hs_server hs;
     struct bytes in; /* an incomplete frame carried over between reads */
     bool read_paused; /* backpressure: too many reply bytes waiting */
+    bool suspend_asked; /* cluster mode: the log was asked to suspend its getters */
     bool flush_queued;
     bool in_handshake_pool; /* not authenticated yet: may be evicted */
     uint64_t memory_counted; /* this connection's bytes in the state's memory */
@@ -72,6 +74,10 @@ struct server {
     struct event *signals[3];
     struct event *tick;      /* once a second: journal upkeep, STATUS= */
     struct journal *journal; /* NULL: journal = off */
+    struct cluster *cluster; /* NULL: store = memory */
+    /* Cluster mode: the connections' buffers, outside the replicated state
+     * (whose memory must be the same in every replica). */
+    struct memory transport_memory;
     unsigned journal_flags;  /* enum journal_replay_flags, from the command line */
     struct config config;
     const char *config_path; /* NULL: defaults and flags only */
@@ -100,6 +106,11 @@ bool server_init(struct server *srv, struct config *config, const char *config_p
 int server_run(struct server *srv);
 void server_free(struct server *srv);
 
+/* Cluster mode: the log has this front end's join, it serves; or the log
+ * declared it dead, and it stops accepting until it joined again. */
+void server_cluster_joined(struct server *srv);
+void server_cluster_left(struct server *srv);
+
 /* listen.c */
 bool server_listen(struct server *srv);
 void server_unlisten(struct server *srv);
@@ -119,6 +130,11 @@ void conn_flush(struct conn *c);
 void conn_free(struct conn *c);
 /* Brings the state's memory up to date with this connection's buffers. */
 void conn_count_memory(struct conn *c);
+/* Cluster mode: the log ended a session of this front end: its connection
+ * closes (once its replies are out) or, already closed, is freed. */
+void conn_session_ended(struct session *s);
+/* Cluster mode: some of s's requests came back from the log. */
+void conn_inputs_applied(struct session *s);
 /* The state's environment: replies and timers of connections. */
 extern const struct state_env server_state_env;
 

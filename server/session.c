@@ -33,6 +33,8 @@ uint64_t session_delivery_budget(const struct session *s)
 {
     const struct config *config = s->st->config;
     uint64_t frame = config->max_message - REPLY_ENVELOPE;
+    if (s->st->replicated)
+        return frame;
     uint64_t pending = session_output_pending(s);
     uint64_t room = pending < config->max_output ? config->max_output - pending : 0;
     return room < frame ? room : frame;

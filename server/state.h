@@ -52,6 +52,10 @@ struct session {
     uint32_t nwaiters;
     uint64_t next_waiter_id;
     struct lease_owner leases; /* items got from redeliver queues, not yet done */
+    /* Cluster mode: another front end's session, whose replies go nowhere
+     * and whose timers are that front end's. */
+    bool remote;
+    uint64_t log_pending; /* cluster mode: request bytes sent to the log, not yet back */
 };
 
 /* What the state asks of the program around it. */
@@ -74,6 +78,9 @@ struct state {
     const struct state_env *env;
     void *env_ctx;  /* the program's own (the server) */
     double now;     /* the time of the input being applied */
+    /* Cluster mode: replies must not depend on a session's transport, so
+     * get_many's budget is one frame, whatever waits to be sent. */
+    bool replicated;
     /* Finds the object a record names; NULL: the registry's, by name and
      * type. A replay sets its own, for objects no longer configured. */
     struct object *(*resolve)(void *ctx, const char *name, size_t len, enum object_type type);
@@ -195,6 +202,8 @@ struct pair {
 /* A string, or nil when v is NULL. */
 #define PAIR_STR_OR_NIL(k, v) {.key = (k), .kind = (v) ? PAIR_STR : PAIR_NIL, .s = (v)}
 void pack_pairs(msgpack_packer *pk, const struct pair *pairs, size_t n);
+/* The pairs alone, for a map whose header the caller packed. */
+void pack_pair_rows(msgpack_packer *pk, const struct pair *pairs, size_t n);
 
 /* queue_methods.c: the reply of a get (one item) or get_many (up to max
  * items), taken from q, which holds at least one. o is q's object, or NULL

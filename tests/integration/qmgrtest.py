@@ -449,6 +449,22 @@ _STRIP_ENV = ("JOURNAL_STREAM", "NOTIFY_SOCKET", "STATE_DIRECTORY", "CREDENTIALS
               "QMGR_ADDR", "QMGR_AUTHKEY_FILE", "LISTEN_FDS", "LISTEN_PID")
 
 LISTEN_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+JOINED_RE = re.compile(r"cluster: joined as front end (\d+)")
+
+# QMGRTEST_STORE=jetstream runs a suite's daemons as front ends of a
+# cluster (store = jetstream), each on a stream of its own in one NATS
+# JetStream cluster of the process (natscluster.py).
+CLUSTER_STORE = os.environ.get("QMGRTEST_STORE", "memory") == "jetstream"
+
+
+def cluster_options(cluster, stream, frontend_timeout="2s"):
+    """The [qmgrd] settings of a front end of stream in cluster."""
+    return dict(store="jetstream", jetstream_servers=cluster.urls, jetstream_stream=stream,
+                frontend_timeout=frontend_timeout)
+
+
+def unique_stream():
+    return "QMGRTEST_%s" % os.urandom(6).hex()
 
 
 def daemon_env(extra=None):
@@ -474,6 +490,9 @@ class Daemon:
         self.conf = os.path.join(self.tmp, "qmgrd.conf")
         self.objects = objects
         self.options = dict(log_level="debug")
+        if CLUSTER_STORE and args is None and "store" not in options:
+            from natscluster import shared_cluster
+            self.options.update(cluster_options(shared_cluster(), unique_stream()))
         self.options.update(options)
         self.args = args
         self.proc = None
@@ -524,6 +543,10 @@ class Daemon:
         self.reader.start()
         m = self.wait_log(LISTEN_RE, STARTUP_TIMEOUT, what="the 'listening on' line")
         self.port = int(m.group(1))
+        self.frontend = None
+        if self.options.get("store") == "jetstream":
+            m = self.wait_log(JOINED_RE, STARTUP_TIMEOUT, what="the cluster's join")
+            self.frontend = int(m.group(1))
         return self
 
     def _drain(self, proc):

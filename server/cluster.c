@@ -1,0 +1,540 @@
+/* Cluster mode: this front end as a replica of the log (see cluster.h). */
+#include "cluster.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cluster_input.h"
+#include "common/clock.h"
+#include "jetstream.h"
+#include "proto/frame.h"
+#include "server.h"
+
+/* The longest a heartbeat period is; shorter when frontend_timeout asks. */
+#define HEARTBEAT_MAX_S 1.0
+/* Heartbeats per frontend_timeout. */
+#define HEARTBEATS_PER_TIMEOUT 4
+
+/* A front end the log has seen join. Kept once dead, so that inputs it
+ * appended before it knew are recognised as late and dropped. */
+struct member {
+    uint64_t id;
+    char address[128];
+    bool dead;
+    bool dead_reported; /* by this front end */
+    uint32_t missed;    /* own heartbeats applied since its last input */
+    UT_hash_handle hh;
+};
+
+/* A session in the replica: a connection's here (local), or another front
+ * end's, held so its waiters and leases are in this replica too. */
+struct replica {
+    uint64_t id;
+    struct session *session;
+    bool local;
+    UT_hash_handle hh;
+};
+
+struct cluster {
+    struct server *srv;
+    struct jetstream *js;
+    struct event *wake_ev;
+    struct event *heartbeat_ev;
+    uint64_t id;         /* 0 until the log has this front end's join */
+    uint64_t join_nonce; /* names the join this front end waits for */
+    uint32_t next_session;
+    uint64_t applied; /* the log position applied last */
+    uint32_t beats_per_timeout;
+    struct member *members;
+    struct replica *replicas;
+    struct bytes batch;   /* inputs for the log: messages as jetstream.h says */
+    size_t message_start; /* of the message being filled, in batch */
+    msgpack_packer packer;
+    bool leaving;
+};
+
+static struct log_ratelimit publish_log = LOG_RATELIMIT_INIT(10.0, 3);
+
+/* ---- appending inputs ------------------------------------------------- */
+
+static size_t message_len(const struct cluster *cl)
+{
+    return cl->batch.len - cl->message_start - FRAME_HEADER_SIZE;
+}
+
+static void seal_message(struct cluster *cl)
+{
+    frame_write_be32(cl->batch.data + cl->message_start, (uint32_t)message_len(cl));
+}
+
+/* Room for an input of about len bytes: a new message when this one would
+ * grow past what a publish takes. False when out of memory. */
+static bool make_room_for(struct cluster *cl, size_t len)
+{
+    size_t max = jetstream_max_message(cl->js);
+    bool open = cl->batch.len > 0;
+    if (open && message_len(cl) + len <= max)
+        return true;
+    if (open)
+        seal_message(cl);
+    cl->message_start = cl->batch.len;
+    static const uint8_t placeholder[FRAME_HEADER_SIZE];
+    return bytes_append(&cl->batch, placeholder, sizeof placeholder);
+}
+
+static void append(struct cluster *cl, enum cluster_input_kind kind, uint64_t id, double time,
+                   uint64_t arg, const uint8_t *data, size_t len)
+{
+    if (!make_room_for(cl, len + CLUSTER_INPUT_OVERHEAD)) {
+        log_err("cluster: out of memory for an input to the log");
+        return;
+    }
+    struct cluster_input in = {
+        .kind = kind, .id = id, .time = time, .arg = arg, .data = data, .len = len};
+    cluster_input_pack(&cl->packer, &in);
+}
+
+static void send_join(struct cluster *cl)
+{
+    const char *addr = cl->srv->listen_addr;
+    randombytes_buf(&cl->join_nonce, sizeof cl->join_nonce);
+    append(cl, CIN_JOIN, 0, cl->srv->now, cl->join_nonce, (const uint8_t *)addr, strlen(addr));
+}
+
+void cluster_end_turn(struct cluster *cl)
+{
+    if (cl->batch.len == 0 || jetstream_publishing(cl->js))
+        return;
+    seal_message(cl);
+    jetstream_publish(cl->js, &cl->batch);
+    cl->message_start = 0;
+}
+
+/* ---- the replica's sessions ------------------------------------------- */
+
+static struct replica *find_replica(struct cluster *cl, uint64_t id)
+{
+    struct replica *r;
+    HASH_FIND(hh, cl->replicas, &id, sizeof id, r);
+    return r;
+}
+
+static struct replica *add_replica(struct cluster *cl, uint64_t id, struct session *s, bool local)
+{
+    struct replica *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->id = id;
+    r->session = s;
+    r->local = local;
+    HASH_ADD(hh, cl->replicas, id, sizeof r->id, r);
+    return r;
+}
+
+/* Another front end's session, first seen in the log. */
+static struct replica *add_remote(struct cluster *cl, uint64_t id)
+{
+    struct session *s = malloc(sizeof *s);
+    if (!s || !session_init(s, &cl->srv->state, id)) {
+        free(s);
+        return NULL;
+    }
+    s->remote = true;
+    struct replica *r = add_replica(cl, id, s, false);
+    if (!r) {
+        input_close(s, cl->srv->now);
+        session_free(s);
+        free(s);
+    }
+    return r;
+}
+
+/* The session ended in the log: its replica goes. */
+static void end_replica(struct cluster *cl, struct replica *r, double time)
+{
+    struct session *s = r->session;
+    HASH_DEL(cl->replicas, r);
+    bool local = r->local;
+    free(r);
+    input_close(s, time);
+    if (local) {
+        conn_session_ended(s);
+    } else {
+        session_free(s);
+        free(s);
+    }
+}
+
+bool cluster_attach(struct cluster *cl, struct session *s)
+{
+    return add_replica(cl, s->id, s, true) != NULL;
+}
+
+bool cluster_detach(struct cluster *cl, struct session *s, double now)
+{
+    struct replica *r = find_replica(cl, s->id);
+    if (!r)
+        return false;
+    append(cl, CIN_CLOSE, s->id, now, 0, NULL, 0);
+    return true;
+}
+
+uint64_t cluster_new_session_id(struct cluster *cl)
+{
+    return cl->id << CLUSTER_SESSION_BITS | ++cl->next_session;
+}
+
+uint64_t cluster_frontend_id(const struct cluster *cl)
+{
+    return cl->id;
+}
+
+bool cluster_request(struct cluster *cl, struct session *s, const uint8_t *frame, size_t len,
+                     double now)
+{
+    if (len + CLUSTER_INPUT_OVERHEAD > jetstream_max_message(cl->js))
+        return false;
+    s->log_pending += len;
+    append(cl, CIN_REQUEST, s->id, now, 0, frame, len);
+    return true;
+}
+
+void cluster_expire(struct cluster *cl, struct session *s, uint64_t waiter_id, double now)
+{
+    append(cl, CIN_EXPIRE, s->id, now, waiter_id, NULL, 0);
+}
+
+void cluster_suspend(struct cluster *cl, struct session *s, double now)
+{
+    append(cl, CIN_SUSPEND, s->id, now, 0, NULL, 0);
+}
+
+void cluster_resume(struct cluster *cl, struct session *s, double now)
+{
+    append(cl, CIN_RESUME, s->id, now, 0, NULL, 0);
+}
+
+/* ---- members ---------------------------------------------------------- */
+
+static struct member *find_member(struct cluster *cl, uint64_t id)
+{
+    struct member *m;
+    HASH_FIND(hh, cl->members, &id, sizeof id, m);
+    return m;
+}
+
+static struct member *live_member(struct cluster *cl, uint64_t id)
+{
+    struct member *m = find_member(cl, id);
+    return m && !m->dead ? m : NULL;
+}
+
+static void apply_join(struct cluster *cl, uint64_t seq, const struct cluster_input *in)
+{
+    if (seq >> CLUSTER_SESSION_BITS) {
+        log_err("cluster: log position %" PRIu64 " is past what front end ids can name", seq);
+        return;
+    }
+    struct member *m = calloc(1, sizeof *m);
+    if (!m) {
+        log_err("cluster: out of memory for a member");
+        return;
+    }
+    m->id = seq;
+    size_t n = in->len < sizeof m->address - 1 ? in->len : sizeof m->address - 1;
+    memcpy(m->address, in->data, n);
+    HASH_ADD(hh, cl->members, id, sizeof m->id, m);
+    if (cl->id == 0 && in->arg == cl->join_nonce) {
+        cl->id = seq;
+        cl->next_session = 0;
+        log_notice("cluster: joined as front end %" PRIu64 " (log position %" PRIu64 ")", seq, seq);
+        server_cluster_joined(cl->srv);
+    } else {
+        log_info("cluster: front end %" PRIu64 " (%s) joined", seq, m->address);
+    }
+}
+
+/* Every session of front end id ends, in every replica at the same point;
+ * when it stops on its own, parked requests are answered ESHUTDOWN first,
+ * as a single daemon's are. */
+static void end_sessions_of(struct cluster *cl, uint64_t id, double time, bool shutdown)
+{
+    struct replica *r, *tmp;
+    HASH_ITER(hh, cl->replicas, r, tmp) {
+        if (cluster_frontend_of(r->id) != id)
+            continue;
+        if (shutdown)
+            input_shutdown(r->session, time);
+        end_replica(cl, r, time);
+    }
+}
+
+/* Declared dead by the log: this front end's connections end, and it
+ * joins again under a new id (the log decides, so no two front ends ever
+ * act for one id). */
+static void rejoin(struct cluster *cl)
+{
+    log_err("cluster: the log says this front end (%" PRIu64 ") is dead; its clients are "
+            "disconnected and it joins again",
+            cl->id);
+    cl->id = 0;
+    server_cluster_left(cl->srv);
+    cl->batch.len = 0;
+    if (!cl->leaving)
+        send_join(cl);
+}
+
+static void apply_dead(struct cluster *cl, const struct cluster_input *in)
+{
+    struct member *m = live_member(cl, in->id);
+    if (!m)
+        return;
+    m->dead = true;
+    log_notice("cluster: front end %" PRIu64 " (%s) is dead (reported by %" PRIu64 ")", m->id,
+               m->address, in->arg);
+    end_sessions_of(cl, m->id, in->time, in->arg == m->id);
+    if (m->id == cl->id)
+        rejoin(cl);
+}
+
+/* A heartbeat of this front end counts one more missed for every other:
+ * liveness is judged in the log's time, so a replica that lags behind
+ * never declares the others dead for its own delay. */
+static void count_missed_heartbeats(struct cluster *cl, double time)
+{
+    struct member *m, *tmp;
+    HASH_ITER(hh, cl->members, m, tmp) {
+        if (m->dead || m->id == cl->id || m->dead_reported)
+            continue;
+        if (++m->missed < cl->beats_per_timeout)
+            continue;
+        m->dead_reported = true;
+        log_warn("cluster: no word from front end %" PRIu64 " (%s) for frontend_timeout; "
+                 "reporting it dead",
+                 m->id, m->address);
+        append(cl, CIN_DEAD, m->id, time, cl->id, NULL, 0);
+    }
+}
+
+/* ---- applying the log ------------------------------------------------- */
+
+static void apply_request(struct session *s, const struct cluster_input *in)
+{
+    struct rpc_request req;
+    enum rpc_kind kind;
+    const char *why = NULL;
+    /* The front end that appended it checked it already. */
+    if (rpc_decode_request(in->data, in->len, &req, &kind, &why) && kind == RPC_REQUEST)
+        input_request(s, &req, in->time);
+}
+
+static void apply_session_input(struct cluster *cl, const struct cluster_input *in)
+{
+    struct member *m = live_member(cl, cluster_frontend_of(in->id));
+    if (!m)
+        return; /* appended by a front end after it was declared dead */
+    m->missed = 0;
+    struct replica *r = find_replica(cl, in->id);
+    if (!r && in->kind == CIN_REQUEST)
+        r = add_remote(cl, in->id);
+    if (!r)
+        return;
+    struct session *s = r->session;
+    switch (in->kind) {
+    case CIN_REQUEST:
+        if (r->local) {
+            s->log_pending -= in->len < s->log_pending ? in->len : s->log_pending;
+            conn_inputs_applied(s);
+        }
+        apply_request(s, in);
+        break;
+    case CIN_EXPIRE:
+        input_expire(s, in->arg, in->time);
+        break;
+    case CIN_CLOSE:
+        end_replica(cl, r, in->time);
+        break;
+    case CIN_SUSPEND:
+        input_suspend(s, in->time);
+        break;
+    case CIN_RESUME:
+        input_resume(s, in->time);
+        break;
+    default:
+        break;
+    }
+}
+
+static void apply_input(struct cluster *cl, uint64_t seq, const struct cluster_input *in)
+{
+    struct member *m;
+    switch (in->kind) {
+    case CIN_JOIN:
+        apply_join(cl, seq, in);
+        break;
+    case CIN_HEARTBEAT:
+        if ((m = live_member(cl, in->id)))
+            m->missed = 0;
+        if (m && in->id == cl->id)
+            count_missed_heartbeats(cl, in->time);
+        break;
+    case CIN_DEAD:
+        apply_dead(cl, in);
+        break;
+    default:
+        apply_session_input(cl, in);
+        break;
+    }
+}
+
+static void apply_message(void *ctx, uint64_t seq, const uint8_t *data, size_t len)
+{
+    struct cluster *cl = ctx;
+    if (seq <= cl->applied)
+        return; /* a consumer made again may deliver some twice */
+    struct mp_reader r;
+    struct cluster_input in;
+    int rc;
+    mp_reader_init(&r, data, len);
+    while ((rc = cluster_input_next(&r, &in)) > 0)
+        apply_input(cl, seq, &in);
+    if (rc < 0)
+        log_warn("cluster: log message %" PRIu64 " holds something that is not an input; "
+                 "the rest of it is skipped",
+                 seq);
+    cl->applied = seq;
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct cluster *cl = arg;
+    cl->srv->now = clock_now();
+    jetstream_take(cl->js, apply_message, cl);
+    if (cl->leaving && cl->id == 0)
+        event_base_loopbreak(cl->srv->base);
+}
+
+static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct cluster *cl = arg;
+    char err[256];
+    cl->srv->now = clock_now();
+    if (jetstream_take_error(cl->js, err, sizeof err))
+        log_write_limited(&publish_log, LOG_WARNING, "cluster: %s; retrying", err);
+    if (cl->id)
+        append(cl, CIN_HEARTBEAT, cl->id, cl->srv->now, 0, NULL, 0);
+}
+
+/* ---- life ------------------------------------------------------------- */
+
+static double heartbeat_period(const struct config *c)
+{
+    double p = c->frontend_timeout / HEARTBEATS_PER_TIMEOUT;
+    return p < HEARTBEAT_MAX_S ? p : HEARTBEAT_MAX_S;
+}
+
+static bool start_events(struct cluster *cl)
+{
+    struct server *srv = cl->srv;
+    double period = heartbeat_period(&srv->config);
+    cl->beats_per_timeout = (uint32_t)ceil(srv->config.frontend_timeout / period);
+    struct timeval tv = clock_timeval(period);
+    cl->wake_ev = event_new(srv->base, jetstream_wake_fd(cl->js), EV_READ | EV_PERSIST, on_wake, cl);
+    cl->heartbeat_ev = event_new(srv->base, -1, EV_PERSIST, on_heartbeat, cl);
+    return cl->wake_ev && cl->heartbeat_ev && event_add(cl->wake_ev, NULL) == 0 &&
+           event_add(cl->heartbeat_ev, &tv) == 0;
+}
+
+struct cluster *cluster_open(struct server *srv, char *err, size_t errlen)
+{
+    struct cluster *cl = calloc(1, sizeof *cl);
+    if (!cl) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    cl->srv = srv;
+    rpc_packer_init(&cl->packer, &cl->batch);
+    cl->js = jetstream_open(&srv->config, err, errlen);
+    if (!cl->js || !start_events(cl) || !jetstream_subscribe(cl->js, 1, err, errlen)) {
+        if (cl->js && !*err)
+            snprintf(err, errlen, "cannot add the cluster's events to the loop");
+        cluster_free(cl);
+        return NULL;
+    }
+    send_join(cl);
+    cluster_end_turn(cl);
+    return cl;
+}
+
+void cluster_leave(struct cluster *cl)
+{
+    cl->leaving = true;
+    if (cl->id)
+        append(cl, CIN_DEAD, cl->id, cl->srv->now, cl->id, NULL, 0);
+    else
+        event_base_loopbreak(cl->srv->base);
+}
+
+void cluster_free(struct cluster *cl)
+{
+    if (!cl)
+        return;
+    struct replica *r, *tmp;
+    HASH_ITER(hh, cl->replicas, r, tmp)
+        end_replica(cl, r, cl->srv->now);
+    struct member *m, *mtmp;
+    HASH_ITER(hh, cl->members, m, mtmp) {
+        HASH_DEL(cl->members, m);
+        free(m);
+    }
+    if (cl->wake_ev)
+        event_free(cl->wake_ev);
+    if (cl->heartbeat_ev)
+        event_free(cl->heartbeat_ev);
+    jetstream_close(cl->js);
+    bytes_free(&cl->batch);
+    free(cl);
+}
+
+/* ---- stats ------------------------------------------------------------ */
+
+void cluster_pack_stats(const struct cluster *cl, msgpack_packer *pk)
+{
+    uint32_t alive = 0, n = 0;
+    const struct member *m;
+    for (m = cl->members; m; m = m->hh.next) {
+        n++;
+        alive += !m->dead;
+    }
+    char url[256];
+    jetstream_connected_url(cl->js, url, sizeof url);
+    const struct pair rows[] = {
+        PAIR_STR("store", "jetstream"),
+        PAIR_UINT("frontend", cl->id),
+        PAIR_UINT("log_applied", cl->applied),
+        PAIR_STR("jetstream_server", url),
+        PAIR_UINT("members_alive", alive),
+    };
+    _Static_assert(ARRAY_LEN(rows) + 1 == CLUSTER_STAT_ENTRIES, "CLUSTER_STAT_ENTRIES");
+    pack_pair_rows(pk, rows, ARRAY_LEN(rows));
+    rpc_pack_cstr(pk, "members");
+    msgpack_pack_array(pk, n);
+    for (m = cl->members; m; m = m->hh.next) {
+        const struct pair row[] = {
+            PAIR_UINT("id", m->id),
+            PAIR_STR("address", m->address),
+            PAIR_BOOL("alive", !m->dead),
+            PAIR_BOOL("self", m->id == cl->id),
+        };
+        pack_pairs(pk, row, ARRAY_LEN(row));
+    }
+}
