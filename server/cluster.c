@@ -50,6 +50,9 @@ struct cluster {
     uint32_t next_session;
     uint64_t applied; /* the log position applied last */
     uint32_t beats_per_timeout;
+    /* One own heartbeat at a time is on its way: those held up while the
+     * log was away must not arrive in a bunch and count as many. */
+    bool heartbeat_pending;
     struct member *members;
     struct replica *replicas;
     struct bytes batch;   /* inputs for the log: messages as jetstream.h says */
@@ -283,6 +286,7 @@ static void rejoin(struct cluster *cl)
             "disconnected and it joins again",
             cl->id);
     cl->id = 0;
+    cl->heartbeat_pending = false;
     server_cluster_left(cl->srv);
     cl->batch.len = 0;
     if (!cl->leaving)
@@ -380,8 +384,10 @@ static void apply_input(struct cluster *cl, uint64_t seq, const struct cluster_i
     case CIN_HEARTBEAT:
         if ((m = live_member(cl, in->id)))
             m->missed = 0;
-        if (m && in->id == cl->id)
+        if (m && in->id == cl->id) {
+            cl->heartbeat_pending = false;
             count_missed_heartbeats(cl, in->time);
+        }
         break;
     case CIN_DEAD:
         apply_dead(cl, in);
@@ -430,8 +436,10 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
     cl->srv->now = clock_now();
     if (jetstream_take_error(cl->js, err, sizeof err))
         log_write_limited(&publish_log, LOG_WARNING, "cluster: %s; retrying", err);
-    if (cl->id)
+    if (cl->id && !cl->heartbeat_pending) {
+        cl->heartbeat_pending = true;
         append(cl, CIN_HEARTBEAT, cl->id, cl->srv->now, 0, NULL, 0);
+    }
 }
 
 /* ---- life ------------------------------------------------------------- */

@@ -61,7 +61,10 @@ class Node:
             f.write("http: 127.0.0.1:%d\n" % self.http_port)
             f.write("max_payload: 8MB\n")
             f.write("jetstream { store_dir: \"%s\" }\n" % self.dir)
+            # no_advertise: a client knows only the servers it is given, so
+            # a test can cut one front end off by cutting its one server.
             f.write("cluster {\n  name: qmgrtest\n  listen: 127.0.0.1:%d\n" % self.route_port)
+            f.write("  no_advertise: true\n")
             f.write("  routes: [%s]\n}\n" % ", ".join(routes))
 
     def start(self):

@@ -1,0 +1,422 @@
+"""Cluster mode (store = jetstream, docs/cluster.md): several real qmgrd
+front ends over a real three-node NATS JetStream cluster on loopback.
+Semantics across front ends, then faults, each checked with exact totals."""
+
+import os
+import socket
+import threading
+import time
+import unittest
+
+from natscluster import NatsCluster
+from qmgrtest import (
+    Client, Daemon, RPCError, ConnectionClosed, cluster_options, unique_stream, wait_until,
+    wait_stat, EEMPTY, ESHUTDOWN,
+)
+
+OBJECTS = """
+[queue q]
+maxsize = 0
+
+[queue small]
+maxsize = 3
+
+[queue rq]
+maxsize = 0
+redeliver = on
+
+[buf b]
+"""
+
+FRONTEND_TIMEOUT = 2.0
+SCALE = float(os.environ.get("QMGRTEST_TIMEOUT_SCALE", "1") or "1")
+# A leader election on nats-server 2.9.10 takes seconds (SCALE.md: 4 to 9).
+ELECTION_TIMEOUT = 90.0 * SCALE
+
+
+def setUpModule():
+    global NATS
+    NATS = NatsCluster().start()
+
+
+def tearDownModule():
+    NATS.cleanup()
+
+
+class ClusterTest(unittest.TestCase):
+    """Each test: its own stream, and FRONTENDS front ends on it."""
+    FRONTENDS = 3
+
+    def setUp(self):
+        self.stream = unique_stream()
+        self.tmp_clients = []
+        self.fe = [self.start_frontend() for _ in range(self.FRONTENDS)]
+
+    def start_frontend(self, **options):
+        opts = cluster_options(NATS, self.stream, "%gs" % FRONTEND_TIMEOUT)
+        opts.update(log_level="info")
+        opts.update(options)
+        d = Daemon(OBJECTS, start=False, **opts)
+        self.addCleanup(d.cleanup)
+        d.start()
+        return d
+
+    def client(self, d, **kw):
+        c = d.client(timeout=ELECTION_TIMEOUT, **kw)
+        self.tmp_clients.append(c)
+        self.addCleanup(c.close)
+        return c
+
+    def stats(self, d):
+        return self.client(d).call("stats")
+
+
+class TestAcrossFrontends(ClusterTest):
+    def test_stats_name_the_frontend_and_the_members(self):
+        for d in self.fe:
+            s = self.stats(d)
+            self.assertEqual(s["store"], "jetstream")
+            self.assertEqual(s["frontend"], d.frontend)
+            self.assertGreater(s["log_applied"], 0)
+            self.assertEqual(s["members_alive"], 3)
+            self.assertEqual(sorted(m["id"] for m in s["members"]),
+                             sorted(x.frontend for x in self.fe))
+            self.assertEqual([m["id"] for m in s["members"] if m["self"]], [d.frontend])
+
+    def test_get_parked_on_one_is_served_by_a_put_on_another(self):
+        a, b = self.client(self.fe[0]), self.client(self.fe[1])
+        a.send_request(1, "queue.get", ["q", None])
+        wait_stat(self.client(self.fe[2]), "q", getters=1)
+        self.assertIsNone(b.call("queue.put", ["q", "hello", 0]))
+        r = a.wait_response(1)
+        self.assertEqual((r.error, r.result), (None, "hello"))
+
+    def test_fifo_among_getters_parked_on_different_frontends(self):
+        obs = self.client(self.fe[1])
+        getters = []
+        for i, d in enumerate([self.fe[0], self.fe[1], self.fe[2], self.fe[0]]):
+            g = self.client(d)
+            g.send_request(1, "queue.get", ["q", None])
+            wait_stat(obs, "q", getters=i + 1)
+            getters.append(g)
+        p = self.client(self.fe[2])
+        for i in range(4):
+            p.call("queue.put", ["q", i, 0])
+        self.assertEqual([g.wait_response(1).result for g in getters], [0, 1, 2, 3])
+
+    def test_maxsize_holds_across_frontends(self):
+        a, b, c = (self.client(d) for d in self.fe)
+        for i in range(3):
+            a.call("queue.put", ["small", i, 0])
+        with self.assertRaises(RPCError):
+            b.call("queue.put", ["small", 99, 0])  # EFULL, the queue is full everywhere
+        b.send_request(7, "queue.put", ["small", 3, None])
+        wait_stat(c, "small", putters=1)
+        self.assertEqual(c.call("queue.get", ["small", 0]), 0)
+        self.assertIsNone(b.wait_response(7).error)
+        self.assertEqual(c.call("queue.peek", ["small", 3]), [1, 2, 3])
+
+    def test_join_released_by_task_done_on_another_frontend(self):
+        a, b, c = (self.client(d) for d in self.fe)
+        a.call("queue.put", ["rq", "job", 0])
+        self.assertEqual(b.call("queue.get", ["rq", 0]), "job")
+        c.send_request(3, "queue.join", ["rq", None])
+        # A connection's requests are applied in order: once the ping is
+        # answered the join has been applied, and is still parked.
+        self.assertEqual(c.call("ping"), "pong")
+        self.assertNotIn(3, c.stash)
+        b.call("queue.task_done", ["rq"])
+        self.assertIsNone(c.wait_response(3).error)
+
+    def test_redelivery_of_a_dead_workers_items_to_another_frontend(self):
+        a = self.client(self.fe[0])
+        for i in range(5):
+            a.call("queue.put", ["rq", i, 0])
+        w = self.client(self.fe[1])
+        got = [w.call("queue.get", ["rq", 0]) for _ in range(3)]
+        w.close()  # the worker dies holding three leases
+        w2 = self.client(self.fe[2])
+        rest = [w2.call("queue.get", ["rq", 10]) for _ in range(5)]
+        self.assertEqual(sorted(rest), [0, 1, 2, 3, 4])
+        self.assertEqual(got, [0, 1, 2])
+        st = self.client(self.fe[0]).call("queue.stat", ["rq"])
+        self.assertEqual((st["size"], st["redelivered"]), (0, 3))
+
+    def test_buf_updates_from_every_frontend_sum_exactly(self):
+        per_thread, results, errors = 150, [], []
+
+        def worker(d):
+            try:
+                c = d.client(timeout=ELECTION_TIMEOUT)
+                mine = [c.call("buf.incr", ["b", "k", 1]) for _ in range(per_thread)]
+                c.call("buf.update", ["b", {"u": 2, "v": -1}])
+                c.close()
+                results.append(mine)
+            except Exception as e:  # reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=worker, args=(d,)) for d in self.fe for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        values = sorted(v for r in results for v in r)
+        self.assertEqual(values, list(range(1, 6 * per_thread + 1)))  # each incr saw its own value
+        items = self.client(self.fe[2]).call("buf.items", ["b"])
+        self.assertEqual(items, {"k": 6 * per_thread, "u": 12, "v": -6})
+
+    def test_drain_is_atomic_under_updates_from_other_frontends(self):
+        total, stop, drained, errors = 400, threading.Event(), [], []
+
+        def updater(d, n):
+            try:
+                c = d.client(timeout=ELECTION_TIMEOUT)
+                for _ in range(n):
+                    c.call("buf.update", ["b", {"x": 1, "y": 1}])
+                c.close()
+            except Exception as e:
+                errors.append(e)
+
+        def drainer():
+            c = self.fe[2].client(timeout=ELECTION_TIMEOUT)
+            while not stop.is_set():
+                drained.append(c.call("buf.drain", ["b"]))
+            drained.append(c.call("buf.drain", ["b"]))
+            c.close()
+
+        ups = [threading.Thread(target=updater, args=(self.fe[i], total // 2)) for i in (0, 1)]
+        dr = threading.Thread(target=drainer)
+        dr.start()
+        for t in ups:
+            t.start()
+        for t in ups:
+            t.join()
+        stop.set()
+        dr.join()
+        self.assertEqual(errors, [])
+        for d in drained:
+            self.assertEqual(d.get("x", 0), d.get("y", 0), "a drain split an update: %r" % d)
+        self.assertEqual(sum(d.get("x", 0) for d in drained), total)
+
+
+class TestFaults(ClusterTest):
+    def test_killed_frontend_leases_come_back_after_frontend_timeout(self):
+        a = self.client(self.fe[0])
+        for i in range(4):
+            a.call("queue.put", ["rq", i, 0])
+        w = self.client(self.fe[1])
+        self.assertEqual([w.call("queue.get", ["rq", 0]) for _ in range(2)], [0, 1])
+        self.fe[1].kill()
+        w2 = self.client(self.fe[2])
+        got = [w2.call("queue.get", ["rq", 0]) for _ in range(2)]
+        self.assertEqual(got, [2, 3])
+        t0 = time.monotonic()
+        back = [w2.call("queue.get", ["rq", 60 * SCALE]) for _ in range(2)]
+        self.assertEqual(sorted(back), [0, 1])
+        self.assertGreater(time.monotonic() - t0, FRONTEND_TIMEOUT * 0.5)
+        s = self.stats(self.fe[0])
+        self.assertEqual(s["members_alive"], 2)
+        st = self.client(self.fe[0]).call("queue.stat", ["rq"])
+        self.assertEqual((st["size"], st["unfinished"], st["redelivered"]), (0, 4, 2))
+
+    def test_pipeline_survives_kill_of_the_stream_leader(self):
+        n = 600
+        got, errors = [], []
+        lock = threading.Lock()
+
+        def producer():
+            try:
+                c = self.fe[0].client(timeout=ELECTION_TIMEOUT)
+                for i in range(n):
+                    c.call("queue.put", ["rq", i, None])
+                c.close()
+            except Exception as e:
+                errors.append(("producer", e))
+
+        def worker(d):
+            try:
+                c = d.client(timeout=ELECTION_TIMEOUT)
+                while True:
+                    try:
+                        item = c.call("queue.get", ["rq", 20 * SCALE])
+                    except RPCError as e:
+                        if e.code == EEMPTY:
+                            break
+                        raise
+                    c.call("queue.task_done", ["rq"])
+                    c.call("buf.incr", ["b", "sum", item])
+                    with lock:
+                        got.append(item)
+                c.close()
+            except Exception as e:
+                errors.append(("worker", e))
+
+        threads = [threading.Thread(target=producer)] + [
+            threading.Thread(target=worker, args=(d,)) for d in (self.fe[1], self.fe[2])]
+        for t in threads:
+            t.start()
+        wait_until(lambda: len(got) >= n // 4, timeout=ELECTION_TIMEOUT, what="a quarter through")
+        leader = NATS.stream_leader(self.stream)
+        self.assertIsNotNone(leader)
+        leader.kill()
+        for t in threads:
+            t.join()
+        leader.start()
+        NATS.wait_healthy()
+        self.assertEqual(errors, [])
+        self.assertEqual(sorted(got), list(range(n)))
+        c = self.client(self.fe[1])
+        self.assertEqual(c.call("buf.get", ["b", "sum"]), n * (n - 1) // 2)
+        st = c.call("queue.stat", ["rq"])
+        self.assertEqual((st["size"], st["unfinished"], st["puts"]), (0, 0, n))
+
+    def test_frontend_restarted_catches_up_from_the_log(self):
+        a = self.client(self.fe[0])
+        for i in range(10):
+            a.call("queue.put", ["q", i, 0])
+        self.fe[1].stop()
+        for i in range(10, 15):
+            a.call("queue.put", ["q", i, 0])
+        a.call("buf.set", ["b", "k", "v"])
+        self.fe[1].start()
+        c = self.client(self.fe[1])
+        self.assertEqual(c.call("queue.qsize", ["q"]), 15)
+        self.assertEqual(c.call("buf.get", ["b", "k"]), "v")
+        self.assertEqual(c.call("queue.get", ["q", 0]), 0)
+        self.assertEqual(a.call("queue.qsize", ["q"]), 14)
+
+    def test_all_frontends_restarted_state_intact(self):
+        a = self.client(self.fe[0])
+        for i in range(20):
+            a.call("queue.put", ["q", i, 0])
+        a.call("buf.incr", ["b", "n", 7])
+        for d in self.fe:
+            self.assertEqual(d.stop(), 0, d.log_tail())
+        for d in self.fe:
+            d.start()
+        for d in self.fe:
+            c = self.client(d)
+            self.assertEqual(c.call("queue.qsize", ["q"]), 20)
+            self.assertEqual(c.call("buf.get", ["b", "n"]), 7)
+        self.assertEqual(self.client(self.fe[1]).call("queue.peek", ["q", 3]), [0, 1, 2])
+
+    def test_frontend_stopped_gets_eshutdown_for_parked_and_others_go_on(self):
+        g = self.client(self.fe[1])
+        g.send_request(1, "queue.get", ["q", None])
+        wait_stat(self.client(self.fe[0]), "q", getters=1)
+        self.fe[1].signal(15)
+        r = g.wait_response(1)
+        self.assertEqual(r.error[0], ESHUTDOWN)
+        self.assertEqual(self.fe[1].wait_exit(), 0)
+        a = self.client(self.fe[0])
+        a.call("queue.put", ["q", 1, 0])
+        self.assertEqual(self.client(self.fe[2]).call("queue.get", ["q", 0]), 1)
+        wait_until(lambda: self.stats(self.fe[0])["members_alive"] == 2, what="the leave applied")
+
+
+class Cut:
+    """A TCP relay between one front end and one NATS node that can be cut
+    (every connection closed, new ones refused) and healed."""
+
+    def __init__(self, target_port):
+        self.target = target_port
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.port = self.ls.getsockname()[1]
+        self.cut = False
+        self.socks = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                s, _ = self.ls.accept()
+            except OSError:
+                return
+            if self.cut:
+                s.close()
+                continue
+            try:
+                t = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                s.close()
+                continue
+            with self.lock:
+                self.socks += [s, t]
+            threading.Thread(target=self._pump, args=(s, t), daemon=True).start()
+            threading.Thread(target=self._pump, args=(t, s), daemon=True).start()
+
+    @staticmethod
+    def _pump(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def sever(self):
+        self.cut = True
+        with self.lock:
+            for s in self.socks:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+            self.socks = []
+
+    def heal(self):
+        self.cut = False
+
+    def close(self):
+        self.ls.close()
+        self.sever()
+
+
+class TestCutOff(ClusterTest):
+    FRONTENDS = 2
+
+    def test_cut_off_frontend_is_declared_dead_and_rejoins_without_stale_state(self):
+        cut = Cut(NATS.nodes[0].client_port)
+        self.addCleanup(cut.close)
+        d = self.start_frontend(jetstream_servers="nats://127.0.0.1:%d" % cut.port)
+        a = self.client(self.fe[0])
+        for i in range(3):
+            a.call("queue.put", ["rq", i, 0])
+        w = self.client(d)
+        self.assertEqual(w.call("queue.get", ["rq", 0]), 0)  # a lease held on d
+        old_id = d.frontend
+        mark = d.mark()
+        cut.sever()
+        w.send_request(9, "queue.put", ["q", "from-the-cut-off", 0])
+        # The others declare d dead and its lease comes back to them.
+        b = self.client(self.fe[1])
+        got = sorted(b.call("queue.get", ["rq", 60 * SCALE]) for _ in range(3))
+        self.assertEqual(got, [0, 1, 2])
+        cut.heal()
+        m = d.wait_log(r"cluster: joined as front end (\d+)", timeout=ELECTION_TIMEOUT, since=mark)
+        self.assertNotEqual(int(m.group(1)), old_id)
+        with self.assertRaises(ConnectionClosed):
+            w.wait_response(9)
+        fresh = self.client(d)
+        self.assertEqual(fresh.call("queue.stat", ["rq"])["size"], 0)
+        self.assertEqual(fresh.call("queue.qsize", ["q"]), 0, "the cut-off put was applied")
+        self.assertEqual(a.call("queue.qsize", ["q"]), 0)
+        fresh.call("queue.put", ["q", "after", 0])
+        self.assertEqual(a.call("queue.get", ["q", 0]), "after")
+
+
+if __name__ == "__main__":
+    unittest.main()
