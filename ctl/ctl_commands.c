@@ -103,6 +103,45 @@ static void print_status_head(const qmgr_map *stats)
     free(version);
 }
 
+static const char *const MEMBER_HEADERS[] = {"FRONTEND", "ADDRESS", "ALIVE", ""};
+#define MEMBER_COLUMNS (sizeof MEMBER_HEADERS / sizeof MEMBER_HEADERS[0])
+
+static void add_member_row(struct table *t, const qmgr_value *v)
+{
+    qmgr_map m;
+    if (qmgr_map_parse(v->raw, v->rawlen, &m))
+        return;
+    const qmgr_value *alive = qmgr_map_find(&m, "alive");
+    const qmgr_value *self = qmgr_map_find(&m, "self");
+    add_cell(t, &m, "id");
+    add_cell(t, &m, "address");
+    table_add(t, alive && alive->type == QMGR_BOOL && alive->i ? "yes" : "no");
+    table_add(t, self && self->type == QMGR_BOOL && self->i ? "(this one)" : "");
+    qmgr_map_free(&m);
+}
+
+/* Cluster mode: the front end that answered, and every member. */
+static void print_cluster(const qmgr_map *stats)
+{
+    const qmgr_value *members = qmgr_map_find(stats, "members");
+    qmgr_items list;
+    if (!members || members->type != QMGR_ARRAY || qmgr_items_parse(members->raw, members->rawlen, &list))
+        return;
+    char *server = map_cell(stats, "jetstream_server");
+    printf("cluster: front end %.0f, log position %.0f, %.0f of %zu members alive, via %s\n\n",
+           map_number(stats, "frontend"), map_number(stats, "log_applied"),
+           map_number(stats, "members_alive"), list.count, server ? server : "?");
+    free(server);
+    struct table t;
+    table_init(&t, MEMBER_COLUMNS, MEMBER_HEADERS);
+    for (size_t i = 0; i < list.count; i++)
+        add_member_row(&t, &list.item[i]);
+    table_print(&t, stdout);
+    table_free(&t);
+    putchar('\n');
+    qmgr_items_free(&list);
+}
+
 static const char *const OBJECT_HEADERS[] = {
     "NAME", "TYPE", ">SIZE", ">MAXSIZE", ">UNFINISHED", ">BYTES",
     ">GETTERS", ">PUTTERS", ">PUTS", ">GETS", ">REDELIVERED",
@@ -153,6 +192,7 @@ static int run_status(struct ctl *ctl, int argc, char **argv)
         puts("}");
     } else {
         print_status_head(&stats);
+        print_cluster(&stats);
         print_objects_table(&objects);
     }
     qmgr_map_free(&stats);

@@ -21,7 +21,7 @@ foreach(suite ${qmgr_cluster_suites} ${qmgr_cluster_replayed_suites})
            COMMAND ${Python3_EXECUTABLE} -m unittest -v ${suite}
            WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
   set_tests_properties(cluster.${suite} PROPERTIES
-    ENVIRONMENT "QMGRD=$<TARGET_FILE:qmgrd>;QMGRTEST_STORE=jetstream;PYTHONDONTWRITEBYTECODE=1"
+    ENVIRONMENT "QMGRD=$<TARGET_FILE:qmgrd>;QMGRCTL=$<TARGET_FILE:qmgrctl>;QMGRTEST_STORE=jetstream;PYTHONDONTWRITEBYTECODE=1"
     TIMEOUT 900
     LABELS "integration;cluster")
 endforeach()

@@ -4,13 +4,14 @@ Semantics across front ends, then faults, each checked with exact totals."""
 
 import os
 import socket
+import subprocess
 import threading
 import time
 import unittest
 
 from natscluster import NatsCluster
 from qmgrtest import (
-    Client, Daemon, RPCError, ConnectionClosed, cluster_options, unique_stream, wait_until,
+    binary_from_env, daemon_env, Daemon, RPCError, ConnectionClosed, cluster_options, unique_stream, wait_until,
     wait_stat, EEMPTY, ESHUTDOWN,
 )
 
@@ -82,6 +83,22 @@ class TestAcrossFrontends(ClusterTest):
             self.assertEqual(sorted(m["id"] for m in s["members"]),
                              sorted(x.frontend for x in self.fe))
             self.assertEqual([m["id"] for m in s["members"] if m["self"]], [d.frontend])
+
+    def test_qmgrctl_status_shows_the_members_and_which_are_alive(self):
+        self.fe[2].stop()
+        wait_until(lambda: self.stats(self.fe[0])["members_alive"] == 2, what="the leave applied")
+        d = self.fe[1]
+        out = subprocess.run(
+            [binary_from_env("QMGRCTL", "qmgrctl"), "-a", "127.0.0.1:%d" % d.port, "-k", d.keyfile,
+             "status"], env=daemon_env(), capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("cluster: front end %d," % d.frontend, out.stdout)
+        self.assertIn("2 of 3 members alive", out.stdout)
+        rows = {int(line.split()[0]): line.split()[2:] for line in out.stdout.splitlines()
+                if line.split() and line.split()[0].isdigit()}
+        self.assertEqual(rows[self.fe[0].frontend], ["yes"])
+        self.assertEqual(rows[d.frontend], ["yes", "(this", "one)"])
+        self.assertEqual(rows[self.fe[2].frontend], ["no"])
 
     def test_get_parked_on_one_is_served_by_a_put_on_another(self):
         a, b = self.client(self.fe[0]), self.client(self.fe[1])
