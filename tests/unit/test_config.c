@@ -187,6 +187,12 @@ static void check_defaults(const struct config *c)
     ck_assert_double_eq(c->handshake_timeout, 5);
     ck_assert_int_eq(c->log_level, LOG_INFO);
     ck_assert(!c->auth_legacy_md5);
+    ck_assert_int_eq(c->store, STORE_MEMORY);
+    ck_assert_str_eq(c->jetstream_servers, "nats://127.0.0.1:4222");
+    ck_assert_str_eq(c->jetstream_stream, "QMGR_LOG");
+    ck_assert_uint_eq(c->jetstream_replicas, 3);
+    ck_assert_double_eq(c->jetstream_timeout, 10);
+    ck_assert_double_eq(c->frontend_timeout, 5);
     free(state_dir);
 }
 
@@ -268,7 +274,6 @@ START_TEST(every_option)
                 "listen = [::1]:6001\n"
                 "authkey_file = /etc/qmgr/key\n"
                 "state_dir = /srv/qmgr\n"
-                "journal = on\n"
                 "fsync = always\n"
                 "max_connections = 12\n"
                 "max_message = 2K\n"
@@ -278,6 +283,12 @@ START_TEST(every_option)
                 "handshake_timeout = 250ms\n"
                 "log_level = debug\n"
                 "auth_legacy_md5 = yes\n"
+                "store = jetstream\n"
+                "jetstream_servers = nats://a:1, nats://b:2\n"
+                "jetstream_stream = Q_LOG-2\n"
+                "jetstream_replicas = 5\n"
+                "jetstream_timeout = 3s\n"
+                "frontend_timeout = 1500ms\n"
                 "[queue jobs]\n"
                 "maxsize = 7\n"
                 "redeliver = true\n"
@@ -289,7 +300,6 @@ START_TEST(every_option)
     ck_assert_str_eq(c.listen, "[::1]:6001");
     ck_assert_str_eq(c.authkey_file, "/etc/qmgr/key");
     ck_assert_str_eq(c.state_dir, "/srv/qmgr");
-    ck_assert(c.journal);
     ck_assert_int_eq(c.fsync, FSYNC_ALWAYS);
     ck_assert_uint_eq(c.max_connections, 12);
     ck_assert_uint_eq(c.max_message, 2048);
@@ -299,6 +309,12 @@ START_TEST(every_option)
     ck_assert_double_eq_tol(c.handshake_timeout, 0.25, 1e-12);
     ck_assert_int_eq(c.log_level, LOG_DEBUG);
     ck_assert(c.auth_legacy_md5);
+    ck_assert_int_eq(c.store, STORE_JETSTREAM);
+    ck_assert_str_eq(c.jetstream_servers, "nats://a:1, nats://b:2");
+    ck_assert_str_eq(c.jetstream_stream, "Q_LOG-2");
+    ck_assert_uint_eq(c.jetstream_replicas, 5);
+    ck_assert_double_eq(c.jetstream_timeout, 3);
+    ck_assert_double_eq_tol(c.frontend_timeout, 1.5, 1e-12);
 
     ck_assert_uint_eq(c.nobjects, 4);
     ck_assert_str_eq(c.objects[0].name, "jobs");
@@ -335,8 +351,11 @@ START_TEST(other_values)
     config_free(&c);
 
     load_ok(&c, "[qmgrd]\nfsync = everysec\nlog_level = err\nmax_message = 1024\nmax_item = 1K\n"
+                "journal = on\nstore = memory\n"
                 "listen = localhost:0\n[queue q]\nmaxsize = 18446744073709551615\nredeliver = off\n");
     ck_assert_int_eq(c.fsync, FSYNC_EVERYSEC);
+    ck_assert(c.journal);
+    ck_assert_int_eq(c.store, STORE_MEMORY);
     ck_assert_int_eq(c.log_level, LOG_ERR);
     ck_assert_uint_eq(c.max_message, 1024);
     ck_assert_uint_eq(c.max_item, 1024);
@@ -518,6 +537,14 @@ static const struct {
     {"[qmgrd]\nauth_legacy_md5 = 2\n", 2, "auth_legacy_md5: '2' is not on/off"},
     {"[qmgrd]\nfsync = sometimes\n", 2, "fsync: 'sometimes' is not always, everysec or no"},
     {"[qmgrd]\nfsync =\n", 2, "fsync: '' is not always"},
+    {"[qmgrd]\nstore = disk\n", 2, "store: 'disk' is not memory or jetstream"},
+    {"[qmgrd]\njetstream_stream = a.b\n", 2, "jetstream_stream: 'a.b' is not a stream name"},
+    {"[qmgrd]\njetstream_stream = a*\n", 2, "is not a stream name"},
+    {"[qmgrd]\njetstream_servers = ,\n", 2, "jetstream_servers: ',' is not nats://host:port URLs"},
+    {"[qmgrd]\njetstream_replicas = 0\n", 2, "jetstream_replicas: must be at least 1 (got 0)"},
+    {"[qmgrd]\njetstream_replicas = 6\n", 2, "jetstream_replicas: must be at most 5 (got 6)"},
+    {"[qmgrd]\nfrontend_timeout = 0\n", 2, "frontend_timeout: must be more than 0"},
+    {"[qmgrd]\nstore = jetstream\njournal = on\n", 3, "journal = on does not go with store = jetstream"},
     {"[qmgrd]\nmax_connections = 0\n", 2, "max_connections: must be at least 1 (got 0)"},
     {"[qmgrd]\nmax_connections = 10k\n", 2, "max_connections: '10k' is not a whole number"},
     {"[qmgrd]\nmax_connections = -1\n", 2, "max_connections: '-1' is not a whole number"},
