@@ -4,12 +4,15 @@
 set(server_fuzz_sources
     ${qmgr_root}/server/buf.c
     ${qmgr_root}/server/buf_methods.c
+    ${qmgr_root}/server/cluster.c
+    ${qmgr_root}/server/cluster_input.c
     ${qmgr_root}/server/conn.c
     ${qmgr_root}/server/dispatch.c
     ${qmgr_root}/server/hash.c
     ${qmgr_root}/server/info_methods.c
     ${qmgr_root}/server/input.c
     ${qmgr_root}/server/itemq.c
+    ${qmgr_root}/server/jetstream.c
     ${qmgr_root}/server/journal.c
     ${qmgr_root}/server/journal_replay.c
     ${qmgr_root}/server/listen.c
@@ -39,5 +42,13 @@ set(server_fuzz_sources
 foreach(target fuzz_journal fuzz_params)
   qmgr_fuzz_target(${target} SOURCES ${server_fuzz_sources}
                    LIBS PkgConfig::MSGPACK PkgConfig::SODIUM PkgConfig::NETTLE
-                        PkgConfig::LIBEVENT PkgConfig::INIH PkgConfig::ISAL m)
+                        PkgConfig::LIBEVENT PkgConfig::INIH PkgConfig::ISAL PkgConfig::NATS
+                        Threads::Threads m)
 endforeach()
+
+# The inputs of a cluster's log (messages from JetStream) and the requests
+# they carry.
+qmgr_fuzz_target(fuzz_cluster_input
+                 SOURCES ${qmgr_root}/server/cluster_input.c ${qmgr_root}/proto/mp.c
+                         ${qmgr_root}/proto/rpc.c ${qmgr_root}/common/bytes.c
+                 LIBS PkgConfig::MSGPACK)
