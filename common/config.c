@@ -283,6 +283,7 @@ void config_init(struct config *c)
         .jetstream_replicas = 3,
         .jetstream_timeout = 10,
         .frontend_timeout = 5,
+        .snapshot_every = 100000,
     };
 }
 
@@ -339,7 +340,8 @@ enum main_option {
     OPT_MAX_CONNECTIONS,
     OPT_MAX_MESSAGE, OPT_MAX_ITEM, OPT_MAX_MEMORY, OPT_MAX_OUTPUT, OPT_MAX_WAITERS, OPT_MAX_HANDSHAKES, OPT_HANDSHAKE_TIMEOUT,
     OPT_LOG_LEVEL, OPT_AUTH_LEGACY_MD5, OPT_STORE, OPT_JETSTREAM_SERVERS, OPT_JETSTREAM_STREAM,
-    OPT_JETSTREAM_REPLICAS, OPT_JETSTREAM_TIMEOUT, OPT_FRONTEND_TIMEOUT, MAIN_OPTION_COUNT
+    OPT_JETSTREAM_REPLICAS, OPT_JETSTREAM_TIMEOUT, OPT_FRONTEND_TIMEOUT, OPT_SNAPSHOT_EVERY,
+    MAIN_OPTION_COUNT
 };
 
 #define MAIN(field) offsetof(struct config, field)
@@ -367,6 +369,7 @@ static const struct option main_options[MAIN_OPTION_COUNT] = {
     [OPT_JETSTREAM_REPLICAS] = {"jetstream_replicas", V_COUNT, MAIN(jetstream_replicas), 1, 5, false},
     [OPT_JETSTREAM_TIMEOUT] = {"jetstream_timeout", V_TIMEOUT, MAIN(jetstream_timeout), 0, 0, false},
     [OPT_FRONTEND_TIMEOUT] = {"frontend_timeout", V_TIMEOUT, MAIN(frontend_timeout), 0, 0, false},
+    [OPT_SNAPSHOT_EVERY] = {"snapshot_every", V_COUNT, MAIN(snapshot_every), 1, UINT64_MAX, false},
 };
 #undef MAIN
 

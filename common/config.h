@@ -55,6 +55,7 @@ struct config {
     uint64_t jetstream_replicas; /* of the stream, when qmgrd creates it */
     double jetstream_timeout;   /* seconds to reach the servers at start */
     double frontend_timeout;    /* seconds without a heartbeat before a front end is dead */
+    uint64_t snapshot_every;    /* log messages between snapshots */
     struct object_config *objects;
     size_t nobjects;
 };

@@ -9,57 +9,12 @@
 
 #include <sodium.h>
 
+#include "cluster_internal.h"
 #include "cluster_input.h"
 #include "common/clock.h"
 #include "jetstream.h"
 #include "proto/frame.h"
 #include "server.h"
-
-/* The longest a heartbeat period is; shorter when frontend_timeout asks. */
-#define HEARTBEAT_MAX_S 1.0
-/* Heartbeats per frontend_timeout. */
-#define HEARTBEATS_PER_TIMEOUT 4
-
-/* A front end the log has seen join. Kept once dead, so that inputs it
- * appended before it knew are recognised as late and dropped. */
-struct member {
-    uint64_t id;
-    char address[128];
-    bool dead;
-    bool dead_reported; /* by this front end */
-    uint32_t missed;    /* own heartbeats applied since its last input */
-    UT_hash_handle hh;
-};
-
-/* A session in the replica: a connection's here (local), or another front
- * end's, held so its waiters and leases are in this replica too. */
-struct replica {
-    uint64_t id;
-    struct session *session;
-    bool local;
-    UT_hash_handle hh;
-};
-
-struct cluster {
-    struct server *srv;
-    struct jetstream *js;
-    struct event *wake_ev;
-    struct event *heartbeat_ev;
-    uint64_t id;         /* 0 until the log has this front end's join */
-    uint64_t join_nonce; /* names the join this front end waits for */
-    uint32_t next_session;
-    uint64_t applied; /* the log position applied last */
-    uint32_t beats_per_timeout;
-    /* One own heartbeat at a time is on its way: those held up while the
-     * log was away must not arrive in a bunch and count as many. */
-    bool heartbeat_pending;
-    struct member *members;
-    struct replica *replicas;
-    struct bytes batch;   /* inputs for the log: messages as jetstream.h says */
-    size_t message_start; /* of the message being filled, in batch */
-    msgpack_packer packer;
-    bool leaving;
-};
 
 static struct log_ratelimit publish_log = LOG_RATELIMIT_INIT(10.0, 3);
 
@@ -139,8 +94,7 @@ static struct replica *add_replica(struct cluster *cl, uint64_t id, struct sessi
     return r;
 }
 
-/* Another front end's session, first seen in the log. */
-static struct replica *add_remote(struct cluster *cl, uint64_t id)
+struct replica *cluster_add_remote(struct cluster *cl, uint64_t id)
 {
     struct session *s = malloc(sizeof *s);
     if (!s || !session_init(s, &cl->srv->state, id)) {
@@ -237,21 +191,29 @@ static struct member *live_member(struct cluster *cl, uint64_t id)
     return m && !m->dead ? m : NULL;
 }
 
+struct member *cluster_add_member(struct cluster *cl, uint64_t id, const uint8_t *addr, size_t len)
+{
+    struct member *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->id = id;
+    size_t n = len < sizeof m->address - 1 ? len : sizeof m->address - 1;
+    memcpy(m->address, addr, n);
+    HASH_ADD(hh, cl->members, id, sizeof m->id, m);
+    return m;
+}
+
 static void apply_join(struct cluster *cl, uint64_t seq, const struct cluster_input *in)
 {
     if (seq >> CLUSTER_SESSION_BITS) {
         log_err("cluster: log position %" PRIu64 " is past what front end ids can name", seq);
         return;
     }
-    struct member *m = calloc(1, sizeof *m);
+    struct member *m = cluster_add_member(cl, seq, in->data, in->len);
     if (!m) {
         log_err("cluster: out of memory for a member");
         return;
     }
-    m->id = seq;
-    size_t n = in->len < sizeof m->address - 1 ? in->len : sizeof m->address - 1;
-    memcpy(m->address, in->data, n);
-    HASH_ADD(hh, cl->members, id, sizeof m->id, m);
     if (cl->id == 0 && in->arg == cl->join_nonce) {
         cl->id = seq;
         cl->next_session = 0;
@@ -345,7 +307,7 @@ static void apply_session_input(struct cluster *cl, const struct cluster_input *
     m->missed = 0;
     struct replica *r = find_replica(cl, in->id);
     if (!r && in->kind == CIN_REQUEST)
-        r = add_remote(cl, in->id);
+        r = cluster_add_remote(cl, in->id);
     if (!r)
         return;
     struct session *s = r->session;
@@ -398,11 +360,48 @@ static void apply_input(struct cluster *cl, uint64_t seq, const struct cluster_i
     }
 }
 
+static bool writes_snapshots(const struct cluster *cl)
+{
+    if (!cl->id)
+        return false;
+    for (const struct member *m = cl->members; m; m = m->hh.next)
+        if (!m->dead && m->id < cl->id)
+            return false;
+    return true;
+}
+
+/* Every snapshot_every messages of the log, the live front end with the
+ * lowest id snapshots its replica; the log decides who, so exactly one does. */
+static void maybe_snapshot(struct cluster *cl)
+{
+    if (cl->applied % cl->srv->config.snapshot_every != 0 || !writes_snapshots(cl))
+        return;
+    struct bytes snap = {0};
+    size_t len;
+    if (!cluster_snapshot_encode(cl, &snap)) {
+        log_err("cluster: out of memory for a snapshot at log position %" PRIu64, cl->applied);
+    } else if (len = snap.len, jetstream_publish_snapshot(cl->js, &snap, cl->applied)) {
+        log_info("cluster: snapshot at log position %" PRIu64 " (%zu bytes)", cl->applied, len);
+    } else {
+        log_warn("cluster: the previous snapshot is still being written; none at %" PRIu64,
+                 cl->applied);
+    }
+    bytes_free(&snap);
+}
+
 static void apply_message(void *ctx, uint64_t seq, const uint8_t *data, size_t len)
 {
     struct cluster *cl = ctx;
     if (seq <= cl->applied)
         return; /* a consumer made again may deliver some twice */
+    if (seq != cl->applied + 1) {
+        /* A newer snapshot purged what this replica had still to apply:
+         * it cannot catch up from the log, and serving would be wrong. */
+        log_err("cluster: log positions %" PRIu64 " to %" PRIu64 " are gone (purged after a "
+                "newer snapshot); exiting, to start again from that snapshot",
+                cl->applied + 1, seq - 1);
+        exit(1);
+    }
     struct mp_reader r;
     struct cluster_input in;
     int rc;
@@ -414,6 +413,7 @@ static void apply_message(void *ctx, uint64_t seq, const uint8_t *data, size_t l
                  "the rest of it is skipped",
                  seq);
     cl->applied = seq;
+    maybe_snapshot(cl);
 }
 
 static void on_wake(evutil_socket_t fd, short what, void *arg)
@@ -462,6 +462,20 @@ static bool start_events(struct cluster *cl)
            event_add(cl->heartbeat_ev, &tv) == 0;
 }
 
+/* The newest snapshot, if any: the replica then applies the log after it. */
+static bool load_snapshot(struct cluster *cl, char *err, size_t errlen)
+{
+    struct bytes snap = {0};
+    uint64_t position;
+    bool ok = jetstream_load_snapshot(cl->js, &snap, &position, err, errlen) &&
+              (position == 0 || cluster_snapshot_load(cl, snap.data, snap.len, err, errlen));
+    if (ok && position)
+        log_notice("cluster: loaded the snapshot at log position %" PRIu64 " (%zu bytes)",
+                   position, snap.len);
+    bytes_free(&snap);
+    return ok;
+}
+
 struct cluster *cluster_open(struct server *srv, char *err, size_t errlen)
 {
     struct cluster *cl = calloc(1, sizeof *cl);
@@ -472,7 +486,8 @@ struct cluster *cluster_open(struct server *srv, char *err, size_t errlen)
     cl->srv = srv;
     rpc_packer_init(&cl->packer, &cl->batch);
     cl->js = jetstream_open(&srv->config, err, errlen);
-    if (!cl->js || !start_events(cl) || !jetstream_subscribe(cl->js, 1, err, errlen)) {
+    if (!cl->js || !start_events(cl) || !load_snapshot(cl, err, errlen) ||
+        !jetstream_subscribe(cl->js, cl->applied + 1, err, errlen)) {
         if (cl->js && !*err)
             snprintf(err, errlen, "cannot add the cluster's events to the loop");
         cluster_free(cl);

@@ -34,6 +34,10 @@ struct jetstream {
     natsSubscription *sub;
     char *stream;
     char *subject;
+    char *snap_stream;  /* <stream>_SNAP: the newest snapshot */
+    char *snap_data;    /* its chunks */
+    char *snap_meta;    /* "position first-chunk-sequence chunks", after the chunks */
+    uint64_t replicas;
     int wake_fd;
     uint64_t nonce; /* message ids of this process: <nonce>.<n> */
     uint64_t published;
@@ -46,6 +50,9 @@ struct jetstream {
     bool stopping;
     bool publishing;
     struct bytes sending;
+    bool snapshotting;
+    struct bytes snapshot;
+    uint64_t snapshot_seq;
     natsMsg **delivered;
     size_t ndelivered, delivered_cap;
     char error[256];
@@ -84,20 +91,25 @@ static bool pause_unless_stopping(struct jetstream *js, int ms)
     return go_on;
 }
 
-static bool publish_one(struct jetstream *js, const uint8_t *data, size_t len)
+/* Publishes to subject of stream until it has the message (its sequence
+ * in *seq, if seq is set); false only when the link stops. */
+static bool publish_to(struct jetstream *js, const char *stream, const char *subject,
+                       const uint8_t *data, size_t len, uint64_t *seq)
 {
     char id[64];
     snprintf(id, sizeof id, "%016" PRIx64 ".%" PRIu64, js->nonce, ++js->published);
     jsPubOptions o;
     jsPubOptions_Init(&o);
     o.MsgId = id;
-    o.ExpectStream = js->stream;
+    o.ExpectStream = stream;
     o.MaxWait = PUBLISH_WAIT_MS;
     for (;;) {
         jsPubAck *ack = NULL;
         jsErrCode jerr = 0;
-        natsStatus s = js_Publish(&ack, js->js, js->subject, data, (int)len, &o, &jerr);
+        natsStatus s = js_Publish(&ack, js->js, subject, data, (int)len, &o, &jerr);
         if (s == NATS_OK) {
+            if (seq)
+                *seq = ack->Sequence;
             jsPubAck_Destroy(ack);
             return true;
         }
@@ -113,10 +125,46 @@ static void publish_batch(struct jetstream *js, const struct bytes *batch)
     while (off + FRAME_HEADER_SIZE <= batch->len) {
         size_t len = frame_read_be32(batch->data + off);
         off += FRAME_HEADER_SIZE;
-        if (!publish_one(js, batch->data + off, len))
+        if (!publish_to(js, js->stream, js->subject, batch->data + off, len, NULL))
             return;
         off += len;
     }
+}
+
+static void purge(struct jetstream *js, const char *stream, const char *subject, uint64_t below,
+                  uint64_t keep)
+{
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Stream.Purge.Subject = subject;
+    o.Stream.Purge.Sequence = below;
+    o.Stream.Purge.Keep = keep;
+    jsErrCode jerr = 0;
+    natsStatus s = js_PurgeStream(js->js, stream, &o, &jerr);
+    if (s != NATS_OK)
+        set_error(js, "purging what a snapshot replaced", s, jerr);
+}
+
+/* The snapshot's chunks, then its meta message naming them; then what it
+ * replaced goes: older chunks and the log up to its position. */
+static void publish_snapshot(struct jetstream *js, const struct bytes *snap, uint64_t position)
+{
+    size_t chunk = js->max_message, count = snap->len ? (snap->len + chunk - 1) / chunk : 1;
+    uint64_t first = 0, seq;
+    for (size_t i = 0; i < count; i++) {
+        size_t off = i * chunk, len = snap->len - off < chunk ? snap->len - off : chunk;
+        if (!publish_to(js, js->snap_stream, js->snap_data, snap->data + off, len, &seq))
+            return;
+        if (i == 0)
+            first = seq;
+    }
+    char meta[96];
+    int n = snprintf(meta, sizeof meta, "%" PRIu64 " %" PRIu64 " %zu", position, first, count);
+    if (!publish_to(js, js->snap_stream, js->snap_meta, (const uint8_t *)meta, (size_t)n, NULL))
+        return;
+    purge(js, js->snap_stream, js->snap_data, first, 0);
+    purge(js, js->snap_stream, js->snap_meta, 0, 1);
+    purge(js, js->stream, js->subject, position + 1, 0);
 }
 
 static void *publisher_main(void *arg)
@@ -124,19 +172,94 @@ static void *publisher_main(void *arg)
     struct jetstream *js = arg;
     pthread_mutex_lock(&js->lock);
     for (;;) {
-        while (!js->stopping && !js->publishing)
+        while (!js->stopping && !js->publishing && !js->snapshotting)
             pthread_cond_wait(&js->cond, &js->lock);
         if (js->stopping)
             break;
+        bool batch = js->publishing;
         pthread_mutex_unlock(&js->lock);
-        publish_batch(js, &js->sending);
+        if (batch)
+            publish_batch(js, &js->sending);
+        else
+            publish_snapshot(js, &js->snapshot, js->snapshot_seq);
         pthread_mutex_lock(&js->lock);
-        js->sending.len = 0;
-        js->publishing = false;
+        if (batch) {
+            js->sending.len = 0;
+            js->publishing = false;
+        } else {
+            bytes_free(&js->snapshot);
+            js->snapshotting = false;
+        }
         wake(js);
     }
     pthread_mutex_unlock(&js->lock);
     return NULL;
+}
+
+bool jetstream_publish_snapshot(struct jetstream *js, struct bytes *snap, uint64_t position)
+{
+    pthread_mutex_lock(&js->lock);
+    bool idle = !js->snapshotting;
+    if (idle) {
+        js->snapshot = *snap;
+        *snap = (struct bytes){0};
+        js->snapshot_seq = position;
+        js->snapshotting = true;
+        pthread_cond_broadcast(&js->cond);
+    }
+    pthread_mutex_unlock(&js->lock);
+    return idle;
+}
+
+static natsStatus get_message(struct jetstream *js, const char *subject, uint64_t seq,
+                              natsMsg **msg, char *err, size_t errlen)
+{
+    jsErrCode jerr = 0;
+    natsStatus s = subject ? js_GetLastMsg(msg, js->js, js->snap_stream, subject, NULL, &jerr)
+                           : js_GetMsg(msg, js->js, js->snap_stream, seq, NULL, &jerr);
+    if (s != NATS_OK && s != NATS_NOT_FOUND)
+        snprintf(err, errlen, "cannot read the snapshot of %s: %s (JetStream error %d)",
+                 js->stream, natsStatus_GetText(s), (int)jerr);
+    return s;
+}
+
+bool jetstream_load_snapshot(struct jetstream *js, struct bytes *out, uint64_t *position,
+                             char *err, size_t errlen)
+{
+    natsMsg *meta = NULL;
+    uint64_t first = 0;
+    size_t count = 0;
+    *position = 0;
+    natsStatus s = get_message(js, js->snap_meta, 0, &meta, err, errlen);
+    if (s == NATS_NOT_FOUND)
+        return true;
+    if (s != NATS_OK)
+        return false;
+    char text[96];
+    int len = natsMsg_GetDataLength(meta);
+    snprintf(text, sizeof text, "%.*s", len < 95 ? len : 95, natsMsg_GetData(meta));
+    natsMsg_Destroy(meta);
+    if (sscanf(text, "%" SCNu64 " %" SCNu64 " %zu", position, &first, &count) != 3 || !count) {
+        snprintf(err, errlen, "the snapshot's meta message '%s' is malformed", text);
+        return false;
+    }
+    for (size_t i = 0; i < count; i++) {
+        natsMsg *m = NULL;
+        if (get_message(js, NULL, first + i, &m, err, errlen) != NATS_OK) {
+            if (!*err)
+                snprintf(err, errlen, "chunk %zu of the snapshot at %" PRIu64 " is missing", i,
+                         *position);
+            return false;
+        }
+        bool ok = bytes_append(out, (const uint8_t *)natsMsg_GetData(m),
+                               (size_t)natsMsg_GetDataLength(m));
+        natsMsg_Destroy(m);
+        if (!ok) {
+            snprintf(err, errlen, "out of memory reading the snapshot");
+            return false;
+        }
+    }
+    return true;
 }
 
 bool jetstream_publishing(struct jetstream *js)
@@ -279,57 +402,69 @@ static bool connect_servers(struct jetstream *js, const struct config *c, char *
     return s == NATS_OK;
 }
 
-/* What qmgrd needs of the stream; anything else an operator changed stays. */
-static bool stream_matches(const jsStreamConfig *have, const struct jetstream *js,
-                           const struct config *c, char *err, size_t errlen)
+/* What qmgrd needs of a stream; anything else an operator changed stays. */
+static bool stream_matches(const jsStreamConfig *have, const char *name, const char **subjects,
+                           int nsubjects, uint64_t replicas, char *err, size_t errlen)
 {
-    if (have->SubjectsLen != 1 || strcmp(have->Subjects[0], js->subject) != 0)
-        snprintf(err, errlen, "stream %s exists but does not hold only the subject %s",
-                 js->stream, js->subject);
-    else if (have->Replicas != (int64_t)c->jetstream_replicas)
+    bool same_subjects = have->SubjectsLen == nsubjects;
+    for (int i = 0; same_subjects && i < nsubjects; i++)
+        same_subjects = strcmp(have->Subjects[i], subjects[i]) == 0;
+    if (!same_subjects)
+        snprintf(err, errlen, "stream %s exists but does not hold only the subject%s %s%s%s", name,
+                 nsubjects > 1 ? "s" : "", subjects[0], nsubjects > 1 ? ", " : "",
+                 nsubjects > 1 ? subjects[1] : "");
+    else if (have->Replicas != (int64_t)replicas)
         snprintf(err, errlen, "stream %s exists with %" PRId64 " replicas, jetstream_replicas is %" PRIu64,
-                 js->stream, have->Replicas, c->jetstream_replicas);
+                 name, have->Replicas, replicas);
     else if (have->Retention != js_LimitsPolicy || have->MaxMsgs > 0 || have->MaxBytes > 0 ||
              have->MaxAge > 0)
         snprintf(err, errlen, "stream %s exists with limits that would drop inputs of the log",
-                 js->stream);
+                 name);
     else
         return true;
     return false;
 }
 
-static bool ensure_stream(struct jetstream *js, const struct config *c, char *err, size_t errlen)
+static bool ensure_stream(struct jetstream *js, const char *name, const char **subjects,
+                          int nsubjects, char *err, size_t errlen)
 {
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
-    natsStatus s = js_GetStreamInfo(&si, js->js, js->stream, NULL, &jerr);
+    natsStatus s = js_GetStreamInfo(&si, js->js, name, NULL, &jerr);
     if (s == NATS_OK) {
-        bool ok = stream_matches(si->Config, js, c, err, errlen);
+        bool ok = stream_matches(si->Config, name, subjects, nsubjects, js->replicas, err, errlen);
         jsStreamInfo_Destroy(si);
         return ok;
     }
     if (s != NATS_NOT_FOUND && jerr != JSStreamNotFoundErr) {
-        snprintf(err, errlen, "cannot look up stream %s: %s (JetStream error %d)", js->stream,
+        snprintf(err, errlen, "cannot look up stream %s: %s (JetStream error %d)", name,
                  natsStatus_GetText(s), (int)jerr);
         return false;
     }
     jsStreamConfig sc;
     jsStreamConfig_Init(&sc);
-    const char *subjects[] = {js->subject};
-    sc.Name = js->stream;
+    sc.Name = name;
     sc.Subjects = subjects;
-    sc.SubjectsLen = 1;
+    sc.SubjectsLen = nsubjects;
     sc.Storage = js_FileStorage;
-    sc.Replicas = (int64_t)c->jetstream_replicas;
+    sc.Replicas = (int64_t)js->replicas;
     sc.Duplicates = DUPLICATE_WINDOW_NS;
     s = js_AddStream(&si, js->js, &sc, NULL, &jerr);
     if (s != NATS_OK) {
         snprintf(err, errlen, "cannot create stream %s (%" PRIu64 " replicas): %s (JetStream error %d)",
-                 js->stream, c->jetstream_replicas, natsStatus_GetText(s), (int)jerr);
+                 name, js->replicas, natsStatus_GetText(s), (int)jerr);
         return false;
     }
     jsStreamInfo_Destroy(si);
     return true;
+}
+
+static bool ensure_streams(struct jetstream *js, char *err, size_t errlen)
+{
+    const char *log[] = {js->subject};
+    const char *snap[] = {js->snap_data, js->snap_meta};
+    return ensure_stream(js, js->stream, log, 1, err, errlen) &&
+           ensure_stream(js, js->snap_stream, snap, 2, err, errlen);
 }
 
 static bool open_link(struct jetstream *js, const struct config *c, char *err, size_t errlen)
@@ -346,7 +481,16 @@ static bool open_link(struct jetstream *js, const struct config *c, char *err, s
     }
     int64_t payload = natsConnection_GetMaxPayload(js->nc);
     js->max_message = payload > HEADER_ROOM ? (size_t)(payload - HEADER_ROOM) : 0;
-    return ensure_stream(js, c, err, errlen);
+    return ensure_streams(js, err, errlen);
+}
+
+static char *join3(const char *a, const char *b, const char *c)
+{
+    size_t len = strlen(a) + strlen(b) + strlen(c) + 1;
+    char *s = malloc(len);
+    if (s)
+        snprintf(s, len, "%s%s%s", a, b, c);
+    return s;
 }
 
 struct jetstream *jetstream_open(const struct config *c, char *err, size_t errlen)
@@ -361,16 +505,19 @@ struct jetstream *jetstream_open(const struct config *c, char *err, size_t errle
     pthread_mutex_init(&js->lock, NULL);
     pthread_cond_init(&js->cond, NULL);
     randombytes_buf(&js->nonce, sizeof js->nonce);
+    js->replicas = c->jetstream_replicas;
     js->stream = strdup(c->jetstream_stream);
-    size_t sublen = strlen(c->jetstream_stream) + sizeof "qmgr.";
-    js->subject = malloc(sublen);
+    js->subject = join3("qmgr.", c->jetstream_stream, "");
+    js->snap_stream = join3("", c->jetstream_stream, "_SNAP");
+    js->snap_data = join3("qmgr.", c->jetstream_stream, ".snap.data");
+    js->snap_meta = join3("qmgr.", c->jetstream_stream, ".snap.meta");
     js->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (!js->stream || !js->subject || js->wake_fd < 0) {
+    if (!js->stream || !js->subject || !js->snap_stream || !js->snap_data || !js->snap_meta ||
+        js->wake_fd < 0) {
         snprintf(err, errlen, "out of memory or file descriptors");
         jetstream_close(js);
         return NULL;
     }
-    snprintf(js->subject, sublen, "qmgr.%s", c->jetstream_stream);
     if (!open_link(js, c, err, errlen) ||
         pthread_create(&js->publisher, NULL, publisher_main, js) != 0) {
         if (!*err)
@@ -406,10 +553,14 @@ void jetstream_close(struct jetstream *js)
         natsMsg_Destroy(js->delivered[i]);
     free(js->delivered);
     bytes_free(&js->sending);
+    bytes_free(&js->snapshot);
     if (js->wake_fd >= 0)
         close(js->wake_fd);
     free(js->stream);
     free(js->subject);
+    free(js->snap_stream);
+    free(js->snap_data);
+    free(js->snap_meta);
     pthread_cond_destroy(&js->cond);
     pthread_mutex_destroy(&js->lock);
     free(js);

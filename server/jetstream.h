@@ -41,6 +41,14 @@ bool jetstream_publishing(struct jetstream *js);
  * appended in order, each retried (with the same message id, so the stream
  * keeps one copy) until the stream has it. */
 void jetstream_publish(struct jetstream *js, struct bytes *batch);
+/* Hands a snapshot of the replica as of log position to the publisher,
+ * unless one is still being written (false then; snap is kept). Once the
+ * snapshot is in, the log up to position and older snapshots are purged. */
+bool jetstream_publish_snapshot(struct jetstream *js, struct bytes *snap, uint64_t position);
+/* The newest snapshot into out, and its log position (0 and nothing when
+ * there is none). False, with why in err, when it cannot be read. */
+bool jetstream_load_snapshot(struct jetstream *js, struct bytes *out, uint64_t *position,
+                             char *err, size_t errlen);
 /* A message's most bytes (the servers' max_payload, less headers). */
 size_t jetstream_max_message(const struct jetstream *js);
 /* The last publish failure since the previous call, if any. */

@@ -245,6 +245,12 @@ int params_parse(struct registry *reg, const char *spec, const struct rpc_reques
 struct waiter *waiter_park(struct session *s, struct queue *q, enum waiter_kind kind,
                            uint32_t msgid, double timeout, const uint8_t *pending,
                            size_t pending_len);
+/* A parked request as a snapshot had it (cluster_snapshot.c), with
+ * image's kind, ids, many, max_items, put_done and suspended: in its
+ * session's list, and (unless suspended) to be put in its queue's line with
+ * queue_park, in the line's order. No timer: its front end has it. */
+struct waiter *waiter_restore(struct session *s, struct queue *q, const struct waiter *image,
+                              const uint8_t *pending, size_t pending_len);
 /* Takes a waiter out of its queue (wherever it waits: in line or
  * suspended) and frees it. */
 void waiter_drop(struct waiter *w);

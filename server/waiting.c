@@ -114,6 +114,29 @@ struct waiter *waiter_park(struct session *s, struct queue *q, enum waiter_kind 
     return w;
 }
 
+struct waiter *waiter_restore(struct session *s, struct queue *q, const struct waiter *image,
+                              const uint8_t *pending, size_t pending_len)
+{
+    struct waiter *w = waiter_new(s, -1, pending, pending_len);
+    if (!w)
+        return NULL;
+    w->kind = image->kind;
+    w->queue = q;
+    w->id = image->id;
+    w->msgid = image->msgid;
+    w->many = image->many;
+    w->max_items = image->max_items;
+    w->put_done = image->put_done;
+    TAILQ_INSERT_TAIL(&s->waiters, w, owner_link);
+    s->nwaiters++;
+    s->st->memory.used += WAITER_OVERHEAD;
+    if (image->suspended) {
+        w->suspended = true;
+        q->nsuspended++;
+    }
+    return w;
+}
+
 /* The hooks free the waiter before replying, so the session never holds
  * a waiter that is no longer parked. */
 static void getter_ready(struct waiter *w)

@@ -7,6 +7,7 @@ set(qmgr_cluster_suites
   test_cluster.TestAcrossFrontends
   test_cluster.TestFaults
   test_cluster.TestCutOff
+  test_cluster.TestSnapshots
 )
 set(qmgr_cluster_replayed_suites
   test_methods.TestDiscovery

@@ -332,6 +332,53 @@ class TestFaults(ClusterTest):
         wait_until(lambda: self.stats(self.fe[0])["members_alive"] == 2, what="the leave applied")
 
 
+class TestSnapshots(ClusterTest):
+    FRONTENDS = 2
+    EVERY = 25
+
+    def start_frontend(self, **options):
+        options.setdefault("snapshot_every", self.EVERY)
+        return super().start_frontend(**options)
+
+    def test_log_trimmed_and_a_new_frontend_starts_from_the_snapshot(self):
+        a, b = self.client(self.fe[0]), self.client(self.fe[1])
+        g1, g2 = self.client(self.fe[0]), self.client(self.fe[1])
+        g1.send_request(1, "queue.get", ["q", None])
+        wait_stat(a, "q", getters=1)
+        g2.send_request(1, "queue.get", ["q", None])
+        wait_stat(a, "q", getters=2)
+        for i in range(10):
+            a.call("queue.put", ["rq", i, 0])
+        w = self.client(self.fe[1])
+        self.assertEqual(w.call("queue.get", ["rq", 0]), 0)  # a lease, held across snapshots
+        for i in range(3 * self.EVERY):
+            b.call("buf.incr", ["b", "n", 1])
+        # The log keeps no more than what came since the last snapshot.
+        def trimmed():
+            info = NATS.stream_info(self.stream)
+            st = info and info["state"]
+            return st and st["first_seq"] > 1 and st["messages"] <= 2 * self.EVERY and st
+        wait_until(trimmed, timeout=60 * SCALE, what="the log trimmed after a snapshot")
+        c = self.start_frontend()
+        m = c.wait_log(r"cluster: loaded the snapshot at log position (\d+)", timeout=5)
+        self.assertGreater(int(m.group(1)), 0)
+        cc = self.client(c)
+        self.assertEqual(cc.call("buf.get", ["b", "n"]), 3 * self.EVERY)
+        st = cc.call("queue.stat", ["rq"])
+        self.assertEqual((st["size"], st["unfinished"]), (9, 10))
+        self.assertEqual(cc.call("queue.stat", ["q"])["getters"], 2)
+        # Parked getters of the others, in their order, are in the new replica.
+        cc.call("queue.put", ["q", "first", 0])
+        cc.call("queue.put", ["q", "second", 0])
+        self.assertEqual(g1.wait_response(1).result, "first")
+        self.assertEqual(g2.wait_response(1).result, "second")
+        # The lease came with the snapshot: it goes back when its worker goes.
+        w.close()
+        got = sorted(cc.call("queue.get", ["rq", 30 * SCALE]) for _ in range(10))
+        self.assertEqual(got, list(range(10)))
+        self.assertEqual(self.client(self.fe[0]).call("queue.stat", ["rq"])["size"], 0)
+
+
 class Cut:
     """A TCP relay between one front end and one NATS node that can be cut
     (every connection closed, new ones refused) and healed."""

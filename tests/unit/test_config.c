@@ -193,6 +193,7 @@ static void check_defaults(const struct config *c)
     ck_assert_uint_eq(c->jetstream_replicas, 3);
     ck_assert_double_eq(c->jetstream_timeout, 10);
     ck_assert_double_eq(c->frontend_timeout, 5);
+    ck_assert_uint_eq(c->snapshot_every, 100000);
     free(state_dir);
 }
 
@@ -289,6 +290,7 @@ START_TEST(every_option)
                 "jetstream_replicas = 5\n"
                 "jetstream_timeout = 3s\n"
                 "frontend_timeout = 1500ms\n"
+                "snapshot_every = 42\n"
                 "[queue jobs]\n"
                 "maxsize = 7\n"
                 "redeliver = true\n"
@@ -315,6 +317,7 @@ START_TEST(every_option)
     ck_assert_uint_eq(c.jetstream_replicas, 5);
     ck_assert_double_eq(c.jetstream_timeout, 3);
     ck_assert_double_eq_tol(c.frontend_timeout, 1.5, 1e-12);
+    ck_assert_uint_eq(c.snapshot_every, 42);
 
     ck_assert_uint_eq(c.nobjects, 4);
     ck_assert_str_eq(c.objects[0].name, "jobs");
@@ -544,6 +547,7 @@ static const struct {
     {"[qmgrd]\njetstream_replicas = 0\n", 2, "jetstream_replicas: must be at least 1 (got 0)"},
     {"[qmgrd]\njetstream_replicas = 6\n", 2, "jetstream_replicas: must be at most 5 (got 6)"},
     {"[qmgrd]\nfrontend_timeout = 0\n", 2, "frontend_timeout: must be more than 0"},
+    {"[qmgrd]\nsnapshot_every = 0\n", 2, "snapshot_every: must be at least 1 (got 0)"},
     {"[qmgrd]\nstore = jetstream\njournal = on\n", 3, "journal = on does not go with store = jetstream"},
     {"[qmgrd]\nmax_connections = 0\n", 2, "max_connections: must be at least 1 (got 0)"},
     {"[qmgrd]\nmax_connections = 10k\n", 2, "max_connections: '10k' is not a whole number"},

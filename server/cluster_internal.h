@@ -1,0 +1,76 @@
+/*
+ * The parts of cluster mode (cluster.h) that its files share: the replica's
+ * members and sessions, and the snapshot of both with the state
+ * (cluster_snapshot.c).
+ */
+#ifndef QMGR_SERVER_CLUSTER_INTERNAL_H
+#define QMGR_SERVER_CLUSTER_INTERNAL_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cluster.h"
+#include "common/bytes.h"
+#include "jetstream.h"
+#include "server.h"
+
+/* The longest a heartbeat period is; shorter when frontend_timeout asks. */
+#define HEARTBEAT_MAX_S 1.0
+/* Heartbeats per frontend_timeout. */
+#define HEARTBEATS_PER_TIMEOUT 4
+
+/* A front end the log has seen join. Kept once dead, so that inputs it
+ * appended before it knew are recognised as late and dropped. */
+struct member {
+    uint64_t id;
+    char address[128];
+    bool dead;
+    bool dead_reported; /* by this front end */
+    uint32_t missed;    /* own heartbeats applied since its last input */
+    UT_hash_handle hh;
+};
+
+/* A session in the replica: a connection's here (local), or another front
+ * end's, held so its waiters and leases are in this replica too. */
+struct replica {
+    uint64_t id;
+    struct session *session;
+    bool local;
+    UT_hash_handle hh;
+};
+
+struct cluster {
+    struct server *srv;
+    struct jetstream *js;
+    struct event *wake_ev;
+    struct event *heartbeat_ev;
+    uint64_t id;         /* 0 until the log has this front end's join */
+    uint64_t join_nonce; /* names the join this front end waits for */
+    uint32_t next_session;
+    uint64_t applied; /* the log position applied last */
+    uint32_t beats_per_timeout;
+    /* One own heartbeat at a time is on its way: those held up while the
+     * log was away must not arrive in a bunch and count as many. */
+    bool heartbeat_pending;
+    struct member *members;
+    struct replica *replicas;
+    struct bytes batch;   /* inputs for the log: messages as jetstream.h says */
+    size_t message_start; /* of the message being filled, in batch */
+    msgpack_packer packer;
+    bool leaving;
+};
+
+/* Another front end's session, first seen in the log or in a snapshot. */
+struct replica *cluster_add_remote(struct cluster *cl, uint64_t id);
+/* A member, from a join or a snapshot. NULL when out of memory. */
+struct member *cluster_add_member(struct cluster *cl, uint64_t id, const uint8_t *addr, size_t len);
+
+/* cluster_snapshot.c: the replica as of its last applied log position:
+ * members, sessions and their parked requests, and the state's records. */
+bool cluster_snapshot_encode(const struct cluster *cl, struct bytes *out);
+/* Into a replica that has applied nothing yet. */
+bool cluster_snapshot_load(struct cluster *cl, const uint8_t *p, size_t len, char *err,
+                           size_t errlen);
+
+#endif
