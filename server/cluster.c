@@ -36,13 +36,17 @@ static bool make_room_for(struct cluster *cl, size_t len)
 {
     size_t max = jetstream_max_message(cl->js);
     bool open = cl->batch.len > 0;
-    if (open && message_len(cl) + len <= max)
+    if (open && message_len(cl) + len <= max && cl->message_frontend == cl->id)
         return true;
     if (open)
         seal_message(cl);
     cl->message_start = cl->batch.len;
     static const uint8_t placeholder[FRAME_HEADER_SIZE];
-    return bytes_append(&cl->batch, placeholder, sizeof placeholder);
+    if (!bytes_append(&cl->batch, placeholder, sizeof placeholder))
+        return false;
+    cl->message_frontend = cl->id;
+    cluster_header_pack(&cl->packer, cl->id, cl->id ? ++cl->message_number : 0);
+    return !cl->batch.failed;
 }
 
 static void append(struct cluster *cl, enum cluster_input_kind kind, uint64_t id, double time,
@@ -199,8 +203,37 @@ struct member *cluster_add_member(struct cluster *cl, uint64_t id, const uint8_t
     m->id = id;
     size_t n = len < sizeof m->address - 1 ? len : sizeof m->address - 1;
     memcpy(m->address, addr, n);
+    m->next_number = 1;
+    m->last_heard = cl->srv->now;
     HASH_ADD(hh, cl->members, id, sizeof m->id, m);
     return m;
+}
+
+bool cluster_hold(struct member *m, uint64_t number, const uint8_t *p, size_t len)
+{
+    struct held_message **at = &m->held;
+    while (*at && (*at)->number < number)
+        at = &(*at)->next;
+    if (*at && (*at)->number == number)
+        return true; /* a copy */
+    struct held_message *h = malloc(sizeof *h + len);
+    if (!h)
+        return false;
+    h->number = number;
+    h->len = len;
+    memcpy(h->data, p, len);
+    h->next = *at;
+    *at = h;
+    return true;
+}
+
+static void drop_held(struct member *m)
+{
+    struct held_message *h;
+    while ((h = m->held)) {
+        m->held = h->next;
+        free(h);
+    }
 }
 
 static void apply_join(struct cluster *cl, uint64_t seq, const struct cluster_input *in)
@@ -217,6 +250,7 @@ static void apply_join(struct cluster *cl, uint64_t seq, const struct cluster_in
     if (cl->id == 0 && in->arg == cl->join_nonce) {
         cl->id = seq;
         cl->next_session = 0;
+        cl->message_number = 0;
         log_notice("cluster: joined as front end %" PRIu64 " (log position %" PRIu64 ")", seq, seq);
         server_cluster_joined(cl->srv);
     } else {
@@ -261,11 +295,18 @@ static void apply_dead(struct cluster *cl, const struct cluster_input *in)
     if (!m)
         return;
     m->dead = true;
+    drop_held(m);
     log_notice("cluster: front end %" PRIu64 " (%s) is dead (reported by %" PRIu64 ")", m->id,
                m->address, in->arg);
     end_sessions_of(cl, m->id, in->time, in->arg == m->id);
     if (m->id == cl->id)
         rejoin(cl);
+}
+
+static void heard_from(struct cluster *cl, struct member *m)
+{
+    m->missed = 0;
+    m->last_heard = cl->srv->now;
 }
 
 /* A heartbeat of this front end counts one more missed for every other:
@@ -277,7 +318,8 @@ static void count_missed_heartbeats(struct cluster *cl, double time)
     HASH_ITER(hh, cl->members, m, tmp) {
         if (m->dead || m->id == cl->id || m->dead_reported)
             continue;
-        if (++m->missed < cl->beats_per_timeout)
+        if (++m->missed < cl->beats_per_timeout ||
+            cl->srv->now - m->last_heard < cl->srv->config.frontend_timeout)
             continue;
         m->dead_reported = true;
         log_warn("cluster: no word from front end %" PRIu64 " (%s) for frontend_timeout; "
@@ -304,7 +346,7 @@ static void apply_session_input(struct cluster *cl, const struct cluster_input *
     struct member *m = live_member(cl, cluster_frontend_of(in->id));
     if (!m)
         return; /* appended by a front end after it was declared dead */
-    m->missed = 0;
+    heard_from(cl, m);
     struct replica *r = find_replica(cl, in->id);
     if (!r && in->kind == CIN_REQUEST)
         r = cluster_add_remote(cl, in->id);
@@ -345,7 +387,7 @@ static void apply_input(struct cluster *cl, uint64_t seq, const struct cluster_i
         break;
     case CIN_HEARTBEAT:
         if ((m = live_member(cl, in->id)))
-            m->missed = 0;
+            heard_from(cl, m);
         if (m && in->id == cl->id) {
             cl->heartbeat_pending = false;
             count_missed_heartbeats(cl, in->time);
@@ -389,6 +431,45 @@ static void maybe_snapshot(struct cluster *cl)
     bytes_free(&snap);
 }
 
+static void apply_inputs(struct cluster *cl, uint64_t seq, struct mp_reader *r)
+{
+    struct cluster_input in;
+    int rc;
+    while ((rc = cluster_input_next(r, &in)) > 0)
+        apply_input(cl, seq, &in);
+    if (rc < 0)
+        log_warn("cluster: log message %" PRIu64 " holds something that is not an input; "
+                 "the rest of it is skipped",
+                 seq);
+}
+
+/* A front end's messages apply in the order it numbered them, each once. */
+static void apply_in_order(struct cluster *cl, uint64_t seq, uint64_t frontend, uint64_t number,
+                           struct mp_reader *r)
+{
+    struct member *m = live_member(cl, frontend);
+    if (!m || number < m->next_number)
+        return; /* from a front end declared dead, or a copy */
+    heard_from(cl, m); /* its messages reach the log: it lives, even while one is missing */
+    if (number > m->next_number) {
+        if (!cluster_hold(m, number, r->p, mp_reader_left(r)))
+            log_err("cluster: out of memory holding message %" PRIu64 " of front end %" PRIu64,
+                    number, frontend);
+        return;
+    }
+    m->next_number++;
+    apply_inputs(cl, seq, r);
+    struct held_message *h;
+    while (!m->dead && (h = m->held) && h->number == m->next_number) {
+        struct mp_reader held;
+        m->held = h->next;
+        m->next_number++;
+        mp_reader_init(&held, h->data, h->len);
+        apply_inputs(cl, seq, &held);
+        free(h);
+    }
+}
+
 static void apply_message(void *ctx, uint64_t seq, const uint8_t *data, size_t len)
 {
     struct cluster *cl = ctx;
@@ -403,15 +484,14 @@ static void apply_message(void *ctx, uint64_t seq, const uint8_t *data, size_t l
         exit(1);
     }
     struct mp_reader r;
-    struct cluster_input in;
-    int rc;
+    uint64_t frontend, number;
     mp_reader_init(&r, data, len);
-    while ((rc = cluster_input_next(&r, &in)) > 0)
-        apply_input(cl, seq, &in);
-    if (rc < 0)
-        log_warn("cluster: log message %" PRIu64 " holds something that is not an input; "
-                 "the rest of it is skipped",
-                 seq);
+    if (!cluster_header_read(&r, &frontend, &number))
+        log_warn("cluster: log message %" PRIu64 " has no header; skipped", seq);
+    else if (frontend == 0)
+        apply_inputs(cl, seq, &r);
+    else
+        apply_in_order(cl, seq, frontend, number, &r);
     cl->applied = seq;
     maybe_snapshot(cl);
 }
@@ -517,6 +597,7 @@ void cluster_free(struct cluster *cl)
     struct member *m, *mtmp;
     HASH_ITER(hh, cl->members, m, mtmp) {
         HASH_DEL(cl->members, m);
+        drop_held(m);
         free(m);
     }
     if (cl->wake_ev)

@@ -14,6 +14,19 @@ void cluster_input_pack(msgpack_packer *pk, const struct cluster_input *in)
     msgpack_pack_bin_body(pk, in->data, in->len);
 }
 
+void cluster_header_pack(msgpack_packer *pk, uint64_t frontend, uint64_t number)
+{
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_uint64(pk, frontend);
+    msgpack_pack_uint64(pk, number);
+}
+
+bool cluster_header_read(struct mp_reader *r, uint64_t *frontend, uint64_t *number)
+{
+    uint32_t n;
+    return mp_read_array(r, &n) && n == 2 && mp_read_uint(r, frontend) && mp_read_uint(r, number);
+}
+
 int cluster_input_next(struct mp_reader *r, struct cluster_input *in)
 {
     uint32_t n, len;

@@ -5,8 +5,13 @@
  * and heartbeats, another front end's death. Every front end applies them in
  * the log's order, so every replica makes the same changes.
  *
- * A log message is a run of inputs, each a msgpack array
- * [kind, id, time, arg, data]:
+ * A log message is a header [front end, number] and a run of inputs. A
+ * front end numbers its messages 1, 2, 3, ... and several may be on their
+ * way at once: a message the stream took out of order (one retried after a
+ * leader change) waits in every replica until those before it are applied,
+ * so a front end's inputs are applied in the order it sent them, once each.
+ * A front end not yet joined sends [0, 0] (its join), applied as it comes.
+ * Each input is a msgpack array [kind, id, time, arg, data]:
  *   REQUEST   session  request's time  0          the request frame (bin)
  *   EXPIRE    session  time            waiter id  -
  *   CLOSE, SUSPEND, RESUME  session  time  0     -
@@ -58,6 +63,9 @@ static inline uint64_t cluster_frontend_of(uint64_t session_id)
 #define CLUSTER_INPUT_OVERHEAD 48
 
 void cluster_input_pack(msgpack_packer *pk, const struct cluster_input *in);
+void cluster_header_pack(msgpack_packer *pk, uint64_t frontend, uint64_t number);
+/* Reads a message's header; false when it is not one. */
+bool cluster_header_read(struct mp_reader *r, uint64_t *frontend, uint64_t *number);
 /* Reads the next input of a message: 1 read, 0 at the end, -1 when what
  * follows is not an input (the rest of the message is then skipped). */
 int cluster_input_next(struct mp_reader *r, struct cluster_input *in);

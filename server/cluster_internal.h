@@ -28,7 +28,18 @@ struct member {
     bool dead;
     bool dead_reported; /* by this front end */
     uint32_t missed;    /* own heartbeats applied since its last input */
+    double last_heard;  /* this front end's clock when that input was applied */
+    uint64_t next_number; /* of its messages, the one to apply next */
+    struct held_message *held; /* its later messages, by number, waiting for it */
     UT_hash_handle hh;
+};
+
+/* A message of the log that came before one its front end sent earlier. */
+struct held_message {
+    uint64_t number;
+    struct held_message *next;
+    size_t len;
+    uint8_t data[]; /* its inputs, after the header */
 };
 
 /* A session in the replica: a connection's here (local), or another front
@@ -57,6 +68,8 @@ struct cluster {
     struct replica *replicas;
     struct bytes batch;   /* inputs for the log: messages as jetstream.h says */
     size_t message_start; /* of the message being filled, in batch */
+    uint64_t message_frontend; /* the id in its header */
+    uint64_t message_number;   /* the number of this front end's last message */
     msgpack_packer packer;
     bool leaving;
 };
@@ -65,6 +78,9 @@ struct cluster {
 struct replica *cluster_add_remote(struct cluster *cl, uint64_t id);
 /* A member, from a join or a snapshot. NULL when out of memory. */
 struct member *cluster_add_member(struct cluster *cl, uint64_t id, const uint8_t *addr, size_t len);
+/* Keeps a message of m numbered number (its inputs: p, len) until those
+ * before it are applied. False when out of memory. */
+bool cluster_hold(struct member *m, uint64_t number, const uint8_t *p, size_t len);
 
 /* cluster_snapshot.c: the replica as of its last applied log position:
  * members, sessions and their parked requests, and the state's records. */

@@ -4,7 +4,8 @@
  * rather than from the log's first input, and the log below it can go.
  * One msgpack array:
  *   [version, log position,
- *    members  [[id, address, dead], ...],
+ *    members  [[id, address, dead, next message number,
+ *               [[number, inputs], ...] (messages held)], ...],
  *    sessions [[id, next waiter id, getters suspended,
  *               [[waiter id, kind, queue, msgid, many, max items, items put,
  *                 pending items, suspended], ...]], ...],
@@ -41,10 +42,21 @@ static void pack_members(const struct cluster *cl, msgpack_packer *pk)
 {
     msgpack_pack_array(pk, HASH_CNT(hh, cl->members));
     for (const struct member *m = cl->members; m; m = m->hh.next) {
-        msgpack_pack_array(pk, 3);
+        uint32_t nheld = 0;
+        const struct held_message *h;
+        for (h = m->held; h; h = h->next)
+            nheld++;
+        msgpack_pack_array(pk, 5);
         msgpack_pack_uint64(pk, m->id);
         pack_bin(pk, m->address, strlen(m->address));
         pack_bool(pk, m->dead);
+        msgpack_pack_uint64(pk, m->next_number);
+        msgpack_pack_array(pk, nheld);
+        for (h = m->held; h; h = h->next) {
+            msgpack_pack_array(pk, 2);
+            msgpack_pack_uint64(pk, h->number);
+            pack_bin(pk, h->data, h->len);
+        }
     }
 }
 
@@ -160,22 +172,41 @@ static bool read_u32(struct mp_reader *r, uint32_t *v)
     return true;
 }
 
+static bool load_held(struct member *m, struct mp_reader *r)
+{
+    uint32_t n, k, len;
+    if (!mp_read_array(r, &n))
+        return false;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t number;
+        const uint8_t *p;
+        if (!mp_read_array(r, &k) || k != 2 || !mp_read_uint(r, &number) ||
+            !mp_read_bin(r, &p, &len) || !cluster_hold(m, number, p, len))
+            return false;
+    }
+    return true;
+}
+
 static bool load_members(struct cluster *cl, struct mp_reader *r)
 {
     uint32_t n, k, len;
     if (!mp_read_array(r, &n))
         return false;
     for (uint32_t i = 0; i < n; i++) {
-        uint64_t id;
+        uint64_t id, next_number;
         const uint8_t *addr;
         bool dead;
-        if (!mp_read_array(r, &k) || k != 3 || !mp_read_uint(r, &id) ||
-            !mp_read_bin(r, &addr, &len) || !mp_read_bool(r, &dead))
+        if (!mp_read_array(r, &k) || k != 5 || !mp_read_uint(r, &id) ||
+            !mp_read_bin(r, &addr, &len) || !mp_read_bool(r, &dead) ||
+            !mp_read_uint(r, &next_number))
             return false;
         struct member *m = cluster_add_member(cl, id, addr, len);
         if (!m)
             return false;
         m->dead = dead;
+        m->next_number = next_number;
+        if (!load_held(m, r))
+            return false;
     }
     return true;
 }

@@ -281,7 +281,7 @@ class TestFaults(ClusterTest):
             t.join()
         leader.start()
         NATS.wait_healthy()
-        self.assertEqual(errors, [])
+        self.assertEqual(errors, [], "\n".join(d.log_tail() for d in self.fe))
         self.assertEqual(sorted(got), list(range(n)))
         c = self.client(self.fe[1])
         self.assertEqual(c.call("buf.get", ["b", "sum"]), n * (n - 1) // 2)
