@@ -6,10 +6,11 @@
  * the log's order, so every replica makes the same changes.
  *
  * A log message is a header [front end, number] and a run of inputs. A
- * front end numbers its messages 1, 2, 3, ... and several may be on their
- * way at once: a message the stream took out of order (one retried after a
- * leader change) waits in every replica until those before it are applied,
- * so a front end's inputs are applied in the order it sent them, once each.
+ * front end numbers its messages 1, 2, 3, ...: a message the stream holds
+ * out of order waits in every replica until those before it are applied,
+ * and a copy (a publish retried after the stream's duplicate window) is
+ * dropped, so a front end's inputs are applied in the order it sent them,
+ * once each, whatever the publisher does.
  * A front end not yet joined sends [0, 0] (its join), applied as it comes.
  * Each input is a msgpack array [kind, id, time, arg, data]:
  *   REQUEST   session  request's time  0          the request frame (bin)

@@ -20,10 +20,6 @@
  * again (with the same id). */
 #define PUBLISH_WAIT_MS 1000
 #define PUBLISH_RETRY_MS 100
-/* Log messages on their way at once: the stream may store them out of
- * order only when one is retried, and the replicas put that right
- * (cluster_input.h), holding at most this many of a front end's. */
-#define PUBLISH_IN_FLIGHT 32
 /* Room left in a message for the headers a JetStream publish adds. */
 #define HEADER_ROOM 512
 /* The window in which the stream drops a message id it already holds. */
@@ -59,8 +55,6 @@ struct jetstream {
     uint64_t snapshot_seq;
     natsMsg **delivered;
     size_t ndelivered, delivered_cap;
-    natsMsg **retry; /* log messages the stream did not take: sent again */
-    size_t nretry, retry_cap;
     char error[256];
 };
 
@@ -125,87 +119,16 @@ static bool publish_to(struct jetstream *js, const char *stream, const char *sub
     }
 }
 
-/* One log message, not waiting for the stream's answer (on_published has
- * it); retried while the in-flight limit holds it back. */
-static bool publish_async(struct jetstream *js, const uint8_t *data, size_t len)
-{
-    char id[64];
-    snprintf(id, sizeof id, "%016" PRIx64 ".%" PRIu64, js->nonce, ++js->published);
-    jsPubOptions o;
-    jsPubOptions_Init(&o);
-    o.MsgId = id;
-    o.ExpectStream = js->stream;
-    o.MaxWait = PUBLISH_WAIT_MS;
-    for (;;) {
-        natsStatus s = js_PublishAsync(js->js, js->subject, data, (int)len, &o);
-        if (s == NATS_OK)
-            return true;
-        set_error(js, "publishing to the log", s, 0);
-        if (!pause_unless_stopping(js, PUBLISH_RETRY_MS))
-            return false;
-    }
-}
-
 static void publish_batch(struct jetstream *js, const struct bytes *batch)
 {
     size_t off = 0;
     while (off + FRAME_HEADER_SIZE <= batch->len) {
         size_t len = frame_read_be32(batch->data + off);
         off += FRAME_HEADER_SIZE;
-        if (!publish_async(js, batch->data + off, len))
+        if (!publish_to(js, js->stream, js->subject, batch->data + off, len, NULL))
             return;
         off += len;
     }
-}
-
-/* On a nats.c thread: the stream's answer to a log message. One it did
- * not take goes to the retry list, for the publisher thread to send again
- * with the same id. */
-static void on_published(jsCtx *jsc, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
-{
-    (void)jsc;
-    struct jetstream *js = closure;
-    if (pa || !pae) {
-        natsMsg_Destroy(msg);
-        return;
-    }
-    set_error(js, "publishing to the log", pae->Err, pae->ErrCode);
-    pthread_mutex_lock(&js->lock);
-    if (js->nretry == js->retry_cap) {
-        size_t cap = js->retry_cap ? 2 * js->retry_cap : 64;
-        natsMsg **grown = realloc(js->retry, cap * sizeof *grown);
-        if (!grown) {
-            fprintf(stderr, "qmgrd: out of memory keeping a log message to send again; exiting\n");
-            _exit(1);
-        }
-        js->retry = grown;
-        js->retry_cap = cap;
-    }
-    js->retry[js->nretry++] = msg;
-    pthread_cond_broadcast(&js->cond);
-    pthread_mutex_unlock(&js->lock);
-}
-
-/* Sends again what the stream did not take, after a pause (a leader
- * election is the usual cause); what still does not go stays listed. */
-static void resend_failed(struct jetstream *js)
-{
-    if (!pause_unless_stopping(js, PUBLISH_RETRY_MS))
-        return;
-    pthread_mutex_lock(&js->lock);
-    natsMsg **msgs = js->retry;
-    size_t n = js->nretry;
-    js->retry = NULL;
-    js->nretry = js->retry_cap = 0;
-    pthread_mutex_unlock(&js->lock);
-    for (size_t i = 0; i < n; i++) {
-        natsMsg *m = msgs[i];
-        if (js_PublishMsgAsync(js->js, &m, NULL) != NATS_OK && m) {
-            jsPubAckErr pae = {.Msg = m, .Err = NATS_TIMEOUT};
-            on_published(js->js, m, NULL, &pae, js);
-        }
-    }
-    free(msgs);
 }
 
 static void purge(struct jetstream *js, const char *stream, const char *subject, uint64_t below,
@@ -249,17 +172,12 @@ static void *publisher_main(void *arg)
     struct jetstream *js = arg;
     pthread_mutex_lock(&js->lock);
     for (;;) {
-        while (!js->stopping && !js->publishing && !js->snapshotting && !js->nretry)
+        while (!js->stopping && !js->publishing && !js->snapshotting)
             pthread_cond_wait(&js->cond, &js->lock);
         if (js->stopping)
             break;
-        bool batch = js->publishing, retry = js->nretry > 0;
+        bool batch = js->publishing;
         pthread_mutex_unlock(&js->lock);
-        if (retry) {
-            resend_failed(js);
-            pthread_mutex_lock(&js->lock);
-            continue;
-        }
         if (batch)
             publish_batch(js, &js->sending);
         else
@@ -305,6 +223,27 @@ static natsStatus get_message(struct jetstream *js, const char *subject, uint64_
     return s;
 }
 
+/* Whether the snapshot stream holds anything, asked again while a stream
+ * just created (by another front end, maybe) has no leader yet. */
+static bool snapshot_stream_holds_one(struct jetstream *js, char *err, size_t errlen)
+{
+    for (int attempt = 0;; attempt++) {
+        jsStreamInfo *si = NULL;
+        jsErrCode jerr = 0;
+        natsStatus s = js_GetStreamInfo(&si, js->js, js->snap_stream, NULL, &jerr);
+        if (s == NATS_OK) {
+            bool any = si->State.Msgs > 0;
+            jsStreamInfo_Destroy(si);
+            return any;
+        }
+        if (attempt >= 3 || (s != NATS_TIMEOUT && s != NATS_NO_RESPONDERS)) {
+            snprintf(err, errlen, "cannot look up stream %s: %s (JetStream error %d)",
+                     js->snap_stream, natsStatus_GetText(s), (int)jerr);
+            return false;
+        }
+    }
+}
+
 bool jetstream_load_snapshot(struct jetstream *js, struct bytes *out, uint64_t *position,
                              char *err, size_t errlen)
 {
@@ -312,6 +251,8 @@ bool jetstream_load_snapshot(struct jetstream *js, struct bytes *out, uint64_t *
     uint64_t first = 0;
     size_t count = 0;
     *position = 0;
+    if (!snapshot_stream_holds_one(js, err, errlen))
+        return !*err;
     natsStatus s = get_message(js, js->snap_meta, 0, &meta, err, errlen);
     if (s == NATS_NOT_FOUND)
         return true;
@@ -554,9 +495,6 @@ static bool open_link(struct jetstream *js, const struct config *c, char *err, s
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = (int64_t)(c->jetstream_timeout * 1000);
-    jo.PublishAsync.MaxPending = PUBLISH_IN_FLIGHT;
-    jo.PublishAsync.AckHandler = on_published;
-    jo.PublishAsync.AckHandlerClosure = js;
     if (!connect_servers(js, c, err, errlen))
         return false;
     natsStatus s = natsConnection_JetStream(&js->js, js->nc, &jo);
@@ -637,9 +575,6 @@ void jetstream_close(struct jetstream *js)
     for (size_t i = 0; i < js->ndelivered; i++)
         natsMsg_Destroy(js->delivered[i]);
     free(js->delivered);
-    for (size_t i = 0; i < js->nretry; i++)
-        natsMsg_Destroy(js->retry[i]);
-    free(js->retry);
     bytes_free(&js->sending);
     bytes_free(&js->snapshot);
     if (js->wake_fd >= 0)
