@@ -419,15 +419,17 @@ static void maybe_snapshot(struct cluster *cl)
     if (cl->applied % cl->srv->config.snapshot_every != 0 || !writes_snapshots(cl))
         return;
     struct bytes snap = {0};
-    size_t len;
     if (!cluster_snapshot_encode(cl, &snap)) {
         log_err("cluster: out of memory for a snapshot at log position %" PRIu64, cl->applied);
-    } else if (len = snap.len, jetstream_publish_snapshot(cl->js, &snap, cl->applied)) {
+        bytes_free(&snap);
+        return;
+    }
+    size_t len = snap.len;
+    if (jetstream_publish_snapshot(cl->js, &snap, cl->applied))
         log_info("cluster: snapshot at log position %" PRIu64 " (%zu bytes)", cl->applied, len);
-    } else {
+    else
         log_warn("cluster: the previous snapshot is still being written; none at %" PRIu64,
                  cl->applied);
-    }
     bytes_free(&snap);
 }
 

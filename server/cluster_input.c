@@ -1,8 +1,6 @@
 /* The inputs of a cluster as msgpack (see cluster_input.h). */
 #include "cluster_input.h"
 
-#include "common/array.h"
-
 void cluster_input_pack(msgpack_packer *pk, const struct cluster_input *in)
 {
     msgpack_pack_array(pk, 5);
@@ -42,14 +40,4 @@ int cluster_input_next(struct mp_reader *r, struct cluster_input *in)
     in->kind = (enum cluster_input_kind)kind;
     in->len = len;
     return 1;
-}
-
-const char *cluster_input_kind_name(enum cluster_input_kind kind)
-{
-    static const char *const names[] = {
-        [CIN_REQUEST] = "request", [CIN_EXPIRE] = "expire",     [CIN_CLOSE] = "close",
-        [CIN_SUSPEND] = "suspend", [CIN_RESUME] = "resume",     [CIN_JOIN] = "join",
-        [CIN_HEARTBEAT] = "heartbeat", [CIN_DEAD] = "dead",
-    };
-    return (unsigned)kind < ARRAY_LEN(names) && names[kind] ? names[kind] : "?";
 }

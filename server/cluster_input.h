@@ -70,6 +70,5 @@ bool cluster_header_read(struct mp_reader *r, uint64_t *frontend, uint64_t *numb
 /* Reads the next input of a message: 1 read, 0 at the end, -1 when what
  * follows is not an input (the rest of the message is then skipped). */
 int cluster_input_next(struct mp_reader *r, struct cluster_input *in);
-const char *cluster_input_kind_name(enum cluster_input_kind kind);
 
 #endif

@@ -259,13 +259,15 @@ static bool load_session(struct cluster *cl, struct mp_reader *r)
     return true;
 }
 
-static bool load_sessions(struct cluster *cl, struct mp_reader *r)
+/* An array whose every entry load reads. */
+static bool load_each(struct cluster *cl, struct mp_reader *r,
+                      bool (*load)(struct cluster *, struct mp_reader *))
 {
     uint32_t n;
     if (!mp_read_array(r, &n))
         return false;
     for (uint32_t i = 0; i < n; i++)
-        if (!load_session(cl, r))
+        if (!load(cl, r))
             return false;
     return true;
 }
@@ -304,16 +306,6 @@ static bool load_line(struct cluster *cl, struct mp_reader *r)
     return true;
 }
 
-static bool load_lines(struct cluster *cl, struct mp_reader *r)
-{
-    uint32_t n;
-    if (!mp_read_array(r, &n))
-        return false;
-    for (uint32_t i = 0; i < n; i++)
-        if (!load_line(cl, r))
-            return false;
-    return true;
-}
 
 static bool load_records(struct state *st, const uint8_t *p, size_t len, char *err, size_t errlen)
 {
@@ -354,7 +346,7 @@ bool cluster_snapshot_load(struct cluster *cl, const uint8_t *p, size_t len, cha
         return false;
     }
     /* Sessions (lease owners) first, so the records' leases find them. */
-    if (!mp_read_uint(&r, &applied) || !load_members(cl, &r) || !load_sessions(cl, &r)) {
+    if (!mp_read_uint(&r, &applied) || !load_members(cl, &r) || !load_each(cl, &r, load_session)) {
         snprintf(err, errlen, "a member or session of the snapshot is malformed or names an "
                               "object that is not configured");
         return false;
@@ -367,7 +359,7 @@ bool cluster_snapshot_load(struct cluster *cl, const uint8_t *p, size_t len, cha
     }
     if (!load_records(&cl->srv->state, records, records_len, err, errlen))
         return false;
-    if (!load_lines(cl, &lines)) {
+    if (!load_each(cl, &lines, load_line)) {
         snprintf(err, errlen, "a queue's line in the snapshot is malformed");
         return false;
     }

@@ -633,11 +633,11 @@ void conn_free(struct conn *c)
  * a connection gone whose session the log has not ended yet) are dropped. */
 static void reply_added(struct session *s)
 {
-    if (s->remote || conn_of(s)->state == CONN_CLOSED) {
+    struct conn *c = s->remote ? NULL : conn_of(s);
+    if (!c || c->state == CONN_CLOSED) {
         session_sent(s, session_output_pending(s));
         return;
     }
-    struct conn *c = conn_of(s);
     conn_count_memory(c);
     conn_want_flush(c);
 }

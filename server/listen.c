@@ -27,7 +27,9 @@ static void on_resume_accepting(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct server *srv = arg;
-    if (srv->listener && !srv->stopping)
+    /* A front end of a cluster accepts only while it is a member. */
+    bool member = !srv->cluster || cluster_frontend_id(srv->cluster) != 0;
+    if (srv->listener && !srv->stopping && member)
         evconnlistener_enable(srv->listener);
 }
 

@@ -3,7 +3,6 @@ front ends over a real three-node NATS JetStream cluster on loopback.
 Semantics across front ends, then faults, each checked with exact totals."""
 
 import os
-import socket
 import subprocess
 import threading
 import time
@@ -11,7 +10,7 @@ import unittest
 
 from natscluster import NatsCluster
 from qmgrtest import (
-    binary_from_env, daemon_env, Daemon, RPCError, ConnectionClosed, cluster_options, unique_stream, wait_until,
+    binary_from_env, daemon_env, Daemon, HoldingProxy, RPCError, ConnectionClosed, cluster_options, unique_stream, wait_until,
     wait_stat, EEMPTY, ESHUTDOWN,
 )
 
@@ -379,83 +378,13 @@ class TestSnapshots(ClusterTest):
         self.assertEqual(self.client(self.fe[0]).call("queue.stat", ["rq"])["size"], 0)
 
 
-class Cut:
-    """A TCP relay between one front end and one NATS node that can be cut
-    (every connection closed, new ones refused) and healed."""
-
-    def __init__(self, target_port):
-        self.target = target_port
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(16)
-        self.port = self.ls.getsockname()[1]
-        self.cut = False
-        self.socks = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                s, _ = self.ls.accept()
-            except OSError:
-                return
-            if self.cut:
-                s.close()
-                continue
-            try:
-                t = socket.create_connection(("127.0.0.1", self.target))
-            except OSError:
-                s.close()
-                continue
-            with self.lock:
-                self.socks += [s, t]
-            threading.Thread(target=self._pump, args=(s, t), daemon=True).start()
-            threading.Thread(target=self._pump, args=(t, s), daemon=True).start()
-
-    @staticmethod
-    def _pump(a, b):
-        try:
-            while True:
-                data = a.recv(65536)
-                if not data:
-                    break
-                b.sendall(data)
-        except OSError:
-            pass
-        for s in (a, b):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def sever(self):
-        self.cut = True
-        with self.lock:
-            for s in self.socks:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                s.close()
-            self.socks = []
-
-    def heal(self):
-        self.cut = False
-
-    def close(self):
-        self.ls.close()
-        self.sever()
-
-
 class TestCutOff(ClusterTest):
     FRONTENDS = 2
 
     def test_cut_off_frontend_is_declared_dead_and_rejoins_without_stale_state(self):
-        cut = Cut(NATS.nodes[0].client_port)
-        self.addCleanup(cut.close)
-        d = self.start_frontend(jetstream_servers="nats://127.0.0.1:%d" % cut.port)
+        relay = HoldingProxy(NATS.nodes[0].client_port)
+        self.addCleanup(relay.close)
+        d = self.start_frontend(jetstream_servers="nats://127.0.0.1:%d" % relay.port)
         a = self.client(self.fe[0])
         for i in range(3):
             a.call("queue.put", ["rq", i, 0])
@@ -463,13 +392,14 @@ class TestCutOff(ClusterTest):
         self.assertEqual(w.call("queue.get", ["rq", 0]), 0)  # a lease held on d
         old_id = d.frontend
         mark = d.mark()
-        cut.sever()
+        relay.hold.set()  # nothing from d reaches NATS any more
         w.send_request(9, "queue.put", ["q", "from-the-cut-off", 0])
         # The others declare d dead and its lease comes back to them.
         b = self.client(self.fe[1])
         got = sorted(b.call("queue.get", ["rq", 60 * SCALE]) for _ in range(3))
         self.assertEqual(got, [0, 1, 2])
-        cut.heal()
+        relay.hold.clear()
+        relay.cut()  # d reconnects
         m = d.wait_log(r"cluster: joined as front end (\d+)", timeout=ELECTION_TIMEOUT, since=mark)
         self.assertNotEqual(int(m.group(1)), old_id)
         with self.assertRaises(ConnectionClosed):

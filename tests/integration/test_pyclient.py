@@ -48,8 +48,8 @@ from qmgr.proxies import BufProxy, QueueProxy
 
 from dur_lib import DurDaemon
 from qmgrtest import (
-    CALL_TIMEOUT, CLOSE_TIMEOUT, SCALE, STARTUP_TIMEOUT, Daemon, DaemonTest, QUEUE_STAT_FIELDS,
-    daemon_env, qmgrd_path, wait_connections, wait_until, wait_waiting_on,
+    CALL_TIMEOUT, CLOSE_TIMEOUT, SCALE, STARTUP_TIMEOUT, Daemon, DaemonTest, HoldingProxy,
+    QUEUE_STAT_FIELDS, daemon_env, qmgrd_path, wait_connections, wait_until, wait_waiting_on,
 )
 
 OBJECTS = """
@@ -1729,85 +1729,6 @@ class TestThreadSafety(PyClientTest):
 
 # ---------------------------------------------------------------------------
 # Reconnect
-
-class HoldingProxy:
-    """A TCP forwarder 127.0.0.1:port -> 127.0.0.1:upstream. While `hold` is
-    set, bytes from the client are kept back (counted in `held`, never
-    forwarded) and an upstream close is not passed on; cut() closes every
-    connection, dropping what was held."""
-
-    def __init__(self, upstream):
-        self.upstream = upstream
-        self.lsock = socket.socket()
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(16)
-        self.port = self.lsock.getsockname()[1]
-        self.hold = threading.Event()
-        self.held = 0
-        self.accepted = 0
-        self.lock = threading.Lock()
-        self.pairs = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                down, _ = self.lsock.accept()
-            except OSError:
-                return
-            try:
-                up = socket.create_connection(("127.0.0.1", self.upstream), timeout=CALL_TIMEOUT)
-                up.settimeout(None)
-            except OSError:
-                down.close()
-                continue
-            with self.lock:
-                self.accepted += 1
-                self.pairs.append((down, up))
-            threading.Thread(target=self._pump, args=(down, up, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(up, down, False), daemon=True).start()
-
-    @staticmethod
-    def _kill(s):
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def _pump(self, src, dst, from_client):
-        while True:
-            try:
-                data = src.recv(65536)
-            except OSError:
-                data = b""
-            if not data:
-                if from_client or not self.hold.is_set():
-                    self._kill(dst)
-                    self._kill(src)
-                return
-            if from_client and self.hold.is_set():
-                with self.lock:
-                    self.held += len(data)
-                continue
-            try:
-                dst.sendall(data)
-            except OSError:
-                return
-
-    def cut(self):
-        with self.lock:
-            pairs, self.pairs = self.pairs, []
-        for down, up in pairs:
-            self._kill(down)
-            self._kill(up)
-            down.close()
-            up.close()
-
-    def close(self):
-        self._kill(self.lsock)
-        self.lsock.close()
-        self.cut()
-
 
 class TestReconnect(PyClientTest):
     START = False
