@@ -17,12 +17,14 @@
 #include <unistd.h>
 
 #include "client/internal.h"
+#include "common/address.h"
 #include "client/wait.h"
 #include "common/clock.h"
 
 #define UNIX_PREFIX "unix:"
 
 struct address {
+    bool tls;
     bool is_unix;
     char host[256];
     char port[8];
@@ -75,33 +77,13 @@ static bool parse_inet(const char *addr, struct address *a)
 static bool parse_address(const char *addr, struct address *a)
 {
     memset(a, 0, sizeof *a);
+    addr = address_strip_tls(addr, &a->tls);
     if (strncmp(addr, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0) {
         const char *path = addr + strlen(UNIX_PREFIX);
         a->is_unix = true;
         return copy_bounded(a->path, sizeof a->path, path, strlen(path));
     }
     return parse_inet(addr, a);
-}
-
-size_t address_count(const char *list)
-{
-    size_t n = 1;
-    for (const char *p = list; (p = strchr(p, ',')); p++)
-        n++;
-    return n;
-}
-
-bool address_at(const char *list, size_t i, char *out, size_t size)
-{
-    const char *start = list;
-    for (; i > 0; i--) {
-        start = strchr(start, ',');
-        if (!start)
-            return false;
-        start++;
-    }
-    size_t len = strcspn(start, ",");
-    return copy_bounded(out, size, start, len);
 }
 
 bool address_valid(const char *list)

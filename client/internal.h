@@ -12,6 +12,7 @@
 #include <sys/queue.h>
 
 #include "client/qmgr.h"
+#include "common/address.h"
 #include "common/authkey.h"
 #include "common/bytes.h"
 #include "proto/mp.h"
@@ -143,13 +144,6 @@ bool conn_should_retry(struct qmgr_conn *c, int sent, int rc, int *tries);
 int address_connect(const char *addr, double timeout, int *fd, char *err, size_t errlen);
 /* Checks the syntax only: one address, or several separated by commas. */
 bool address_valid(const char *list);
-/* Longest single address (a Unix socket path plus "unix:"). */
-#define ADDRESS_MAX 300
-/* How many addresses a list holds (1 for a single address). */
-size_t address_count(const char *list);
-/* Copies the i-th address of list into out; false if there is none or it
- * does not fit in size bytes. */
-bool address_at(const char *list, size_t i, char *out, size_t size);
 
 /* ---- wire.c: frames on the socket ---- */
 

@@ -1,4 +1,5 @@
 #include "common/config.h"
+#include "common/address.h"
 #include "common/array.h"
 #include "proto/methods.h"
 #include "common/paths.h"
@@ -209,6 +210,33 @@ static bool is_address(const char *s)
     return !memchr(s, ':', host_len) && !memchr(s, '[', host_len) && !memchr(s, ']', host_len);
 }
 
+static bool is_host_port(const char *s)
+{
+    return strncmp(s, "unix:", 5) != 0 && is_address(s);
+}
+
+/* Addresses separated by commas, each optionally tls://. */
+static bool is_listen_list(const char *s)
+{
+    char one[ADDRESS_MAX];
+    for (size_t i = 0, n = address_count(s); i < n; i++) {
+        bool tls;
+        if (!address_at(s, i, one, sizeof one) || !is_address(address_strip_tls(one, &tls)))
+            return false;
+    }
+    return true;
+}
+
+bool config_has_tls_listener(const struct config *c)
+{
+    char one[ADDRESS_MAX];
+    bool tls = false;
+    for (size_t i = 0, n = address_count(c->listen); i < n && !tls; i++)
+        if (address_at(c->listen, i, one, sizeof one))
+            address_strip_tls(one, &tls);
+    return tls;
+}
+
 /* ---- memory ------------------------------------------------------------ */
 
 /* The configuration is read at start and on reload; there is nothing sensible
@@ -308,6 +336,10 @@ void config_add_default_objects(struct config *c)
 void config_free(struct config *c)
 {
     free(c->listen);
+    free(c->tls_cert);
+    free(c->tls_key);
+    free(c->tls_ca);
+    free(c->metrics_listen);
     free(c->authkey_file);
     free(c->state_dir);
     free(c->jetstream_servers);
@@ -323,7 +355,7 @@ void config_free(struct config *c)
 /* ---- the options ------------------------------------------------------- */
 
 enum value_kind {
-    V_ADDRESS, V_PATH, V_NAME, V_BOOL, V_FSYNC, V_COUNT, V_SIZE, V_TIMEOUT, V_LOG_LEVEL, V_STORE,
+    V_LISTEN, V_HOST_PORT, V_PATH, V_NAME, V_BOOL, V_FSYNC, V_COUNT, V_SIZE, V_TIMEOUT, V_LOG_LEVEL, V_STORE,
     V_URLS, V_STREAM
 };
 
@@ -336,7 +368,7 @@ struct option {
 };
 
 enum main_option {
-    OPT_LISTEN, OPT_AUTHKEY_FILE, OPT_STATE_DIR, OPT_JOURNAL, OPT_FSYNC, OPT_JOURNAL_COMPACT_MIN,
+    OPT_LISTEN, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_METRICS_LISTEN, OPT_AUTHKEY_FILE, OPT_STATE_DIR, OPT_JOURNAL, OPT_FSYNC, OPT_JOURNAL_COMPACT_MIN,
     OPT_MAX_CONNECTIONS,
     OPT_MAX_MESSAGE, OPT_MAX_ITEM, OPT_MAX_MEMORY, OPT_MAX_OUTPUT, OPT_MAX_WAITERS, OPT_MAX_HANDSHAKES, OPT_HANDSHAKE_TIMEOUT,
     OPT_LOG_LEVEL, OPT_AUTH_LEGACY_MD5, OPT_STORE, OPT_JETSTREAM_SERVERS, OPT_JETSTREAM_STREAM,
@@ -346,7 +378,11 @@ enum main_option {
 
 #define MAIN(field) offsetof(struct config, field)
 static const struct option main_options[MAIN_OPTION_COUNT] = {
-    [OPT_LISTEN] = {"listen", V_ADDRESS, MAIN(listen), 0, 0, false},
+    [OPT_LISTEN] = {"listen", V_LISTEN, MAIN(listen), 0, 0, false},
+    [OPT_TLS_CERT] = {"tls_cert", V_PATH, MAIN(tls_cert), 0, 0, false},
+    [OPT_TLS_KEY] = {"tls_key", V_PATH, MAIN(tls_key), 0, 0, false},
+    [OPT_TLS_CA] = {"tls_ca", V_PATH, MAIN(tls_ca), 0, 0, false},
+    [OPT_METRICS_LISTEN] = {"metrics_listen", V_HOST_PORT, MAIN(metrics_listen), 0, 0, false},
     [OPT_AUTHKEY_FILE] = {"authkey_file", V_PATH, MAIN(authkey_file), 0, 0, false},
     [OPT_STATE_DIR] = {"state_dir", V_PATH, MAIN(state_dir), 0, 0, false},
     [OPT_JOURNAL] = {"journal", V_BOOL, MAIN(journal), 0, 0, false},
@@ -623,7 +659,8 @@ static char *read_config_line(char *buf, int size, void *stream)
 }
 
 static const char *const value_expectations[] = {
-    [V_ADDRESS] = "host:port, [v6]:port or unix:/path",
+    [V_LISTEN] = "host:port, [v6]:port or unix:/path, each optionally tls://, separated by commas",
+    [V_HOST_PORT] = "host:port or [v6]:port",
     [V_PATH] = "a path",
     [V_NAME] = "a name (1 to 200 bytes, no whitespace or control characters)",
     [V_BOOL] = "on/off, yes/no, true/false or 1/0",
@@ -648,8 +685,10 @@ static bool is_stream_name(const char *s)
 
 static bool is_valid_string(enum value_kind kind, const char *value)
 {
-    if (kind == V_ADDRESS)
-        return is_address(value);
+    if (kind == V_LISTEN)
+        return is_listen_list(value);
+    if (kind == V_HOST_PORT)
+        return is_host_port(value);
     if (kind == V_STREAM)
         return is_stream_name(value);
     if (kind == V_URLS)
@@ -663,7 +702,8 @@ static bool is_valid_string(enum value_kind kind, const char *value)
 static bool store_value(enum value_kind kind, const char *value, void *field)
 {
     switch (kind) {
-    case V_ADDRESS:
+    case V_LISTEN:
+    case V_HOST_PORT:
     case V_PATH:
     case V_NAME:
     case V_URLS:
@@ -768,6 +808,16 @@ static void check_limits(struct parser *p)
     if (c->store == STORE_JETSTREAM && c->journal) {
         fail_at(p, p->main_lines[OPT_JOURNAL],
                 "journal = on does not go with store = jetstream (the stream is the journal)");
+        return;
+    }
+    if (config_has_tls_listener(c) && (!c->tls_cert || !c->tls_key)) {
+        fail_at(p, p->main_lines[OPT_LISTEN],
+                "listen has a tls:// address: tls_cert and tls_key must be set");
+        return;
+    }
+    if ((c->tls_cert != NULL) != (c->tls_key != NULL)) {
+        int line = c->tls_cert ? p->main_lines[OPT_TLS_CERT] : p->main_lines[OPT_TLS_KEY];
+        fail_at(p, line, "tls_cert and tls_key go together");
         return;
     }
     if (c->max_item <= c->max_message)

@@ -33,7 +33,11 @@ struct object_config {
 };
 
 struct config {
-    char *listen;       /* host:port, [v6]:port or unix:/path */
+    char *listen;       /* addresses separated by commas (common/address.h) */
+    char *tls_cert;     /* PEM certificate chain of tls:// listeners; NULL: none */
+    char *tls_key;      /* PEM private key of tls_cert */
+    char *tls_ca;       /* NULL: no client certificates; else they are required */
+    char *metrics_listen; /* host:port of GET /metrics; NULL: off */
     char *authkey_file; /* NULL: <state_dir>/authkey */
     char *state_dir;
     bool journal;
@@ -59,6 +63,9 @@ struct config {
     struct object_config *objects;
     size_t nobjects;
 };
+
+/* True when one of the listen addresses is tls://. */
+bool config_has_tls_listener(const struct config *c);
 
 /* Fills in every default (conf/qmgrd.conf), with no objects. */
 void config_init(struct config *c);

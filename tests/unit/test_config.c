@@ -176,6 +176,11 @@ static void check_defaults(const struct config *c)
     char *state_dir = config_default_state_dir();
     ck_assert_str_eq(c->listen, "127.0.0.1:50002");
     ck_assert_ptr_null(c->authkey_file);
+    ck_assert_ptr_null(c->tls_cert);
+    ck_assert_ptr_null(c->tls_key);
+    ck_assert_ptr_null(c->tls_ca);
+    ck_assert_ptr_null(c->metrics_listen);
+    ck_assert(!config_has_tls_listener(c));
     ck_assert_str_eq(c->state_dir, state_dir);
     ck_assert(!c->journal);
     ck_assert_int_eq(c->fsync, FSYNC_EVERYSEC);
@@ -272,7 +277,11 @@ START_TEST(every_option)
 {
     struct config c;
     load_ok(&c, "[qmgrd]\n"
-                "listen = [::1]:6001\n"
+                "listen = tls://[::1]:6001 , 127.0.0.1:6002,unix:/run/q.sock\n"
+                "tls_cert = /etc/qmgr/cert.pem\n"
+                "tls_key = /etc/qmgr/key.pem\n"
+                "tls_ca = /etc/qmgr/ca.pem\n"
+                "metrics_listen = 127.0.0.1:9650\n"
                 "authkey_file = /etc/qmgr/key\n"
                 "state_dir = /srv/qmgr\n"
                 "fsync = always\n"
@@ -299,7 +308,12 @@ START_TEST(every_option)
                 "[buf totals]\n"
                 "accessor = get_totals_buf\n"
                 "[buf empty]\n");
-    ck_assert_str_eq(c.listen, "[::1]:6001");
+    ck_assert_str_eq(c.listen, "tls://[::1]:6001 , 127.0.0.1:6002,unix:/run/q.sock");
+    ck_assert(config_has_tls_listener(&c));
+    ck_assert_str_eq(c.tls_cert, "/etc/qmgr/cert.pem");
+    ck_assert_str_eq(c.tls_key, "/etc/qmgr/key.pem");
+    ck_assert_str_eq(c.tls_ca, "/etc/qmgr/ca.pem");
+    ck_assert_str_eq(c.metrics_listen, "127.0.0.1:9650");
     ck_assert_str_eq(c.authkey_file, "/etc/qmgr/key");
     ck_assert_str_eq(c.state_dir, "/srv/qmgr");
     ck_assert_int_eq(c.fsync, FSYNC_ALWAYS);
@@ -529,6 +543,16 @@ static const struct {
     {"[qmgrd]\nlisten = localhost:-1\n", 2, "is not host:port"},
     {"[qmgrd]\nlisten = ::1:50002\n", 2, "is not host:port"},
     {"[qmgrd]\nlisten = [::1:50002\n", 2, "is not host:port"},
+    {"[qmgrd]\nlisten = 127.0.0.1:1,\n", 2, "is not host:port"},
+    {"[qmgrd]\nlisten = tls://\n", 2, "is not host:port"},
+    {"[qmgrd]\nlisten = tcp://127.0.0.1:1\n", 2, "is not host:port"},
+    {"[qmgrd]\nlisten = 127.0.0.1:1, tls://127.0.0.1:2\n", 2,
+     "listen has a tls:// address: tls_cert and tls_key must be set"},
+    {"[qmgrd]\nlisten = tls://127.0.0.1:2\ntls_cert = /c\n", 2, "tls_cert and tls_key must be set"},
+    {"[qmgrd]\ntls_cert = /c\n", 2, "tls_cert and tls_key go together"},
+    {"[qmgrd]\n\ntls_key = /k\n", 3, "tls_cert and tls_key go together"},
+    {"[qmgrd]\nmetrics_listen = unix:/tmp/m\n", 2, "metrics_listen: 'unix:/tmp/m' is not host:port or [v6]:port"},
+    {"[qmgrd]\nmetrics_listen = 9650\n", 2, "is not host:port or [v6]:port"},
     {"[qmgrd]\nlisten = []:50002\n", 2, "is not host:port"},
     {"[qmgrd]\nlisten = [::1]]:50002\n", 2, "is not host:port"},
     {"[qmgrd]\nlisten = my host:50002\n", 2, "is not host:port"},
