@@ -24,6 +24,8 @@
 #include "server.h"
 
 /* Failures a peer can cause at will are logged at most this often. */
+static void continue_tls_handshake(struct conn *c);
+
 static struct log_ratelimit peer_fault_log = LOG_RATELIMIT_INIT(10.0, 20);
 
 static struct conn *conn_of(struct session *s)
@@ -106,6 +108,15 @@ static void enter_closing(struct conn *c)
     conn_want_flush(c);
 }
 
+static void close_socket(struct conn *c)
+{
+    tls_session_free(c->ssl);
+    c->ssl = NULL;
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+}
+
 /* The session ends (its parked requests dropped, leases back), the events
  * stop; the memory goes at the end of the turn (conn_free). In cluster mode
  * the session ends when the log says so: the socket closes now, the rest
@@ -116,6 +127,8 @@ static void enter_closed(struct conn *c)
     leave_handshake_pool(c);
     event_del(c->read_ev);
     event_del(c->write_ev);
+    if (c->read_again)
+        event_del(c->read_again);
     if (c->handshake_timer)
         event_del(c->handshake_timer);
     if (c->flush_queued) {
@@ -125,8 +138,7 @@ static void enter_closed(struct conn *c)
     TAILQ_REMOVE(&srv->conns, c, link);
     srv->nconns--;
     if (srv->cluster && cluster_detach(srv->cluster, &c->session, srv->now)) {
-        close(c->fd);
-        c->fd = -1;
+        close_socket(c);
         return;
     }
     input_close(&c->session, srv->now);
@@ -247,11 +259,16 @@ static void resume_getters(struct conn *c)
     }
 }
 
-/* What a connection costs before any buffer: itself and its three events. */
-static uint64_t conn_fixed_cost(void)
+/* OpenSSL's state of one connection, with its buffers released while idle
+ * (SSL_MODE_RELEASE_BUFFERS): an estimate, since OpenSSL does not say. */
+#define TLS_SESSION_COST (16 * 1024)
+
+/* What a connection costs before any buffer: itself and its events. */
+static uint64_t conn_fixed_cost(const struct conn *c)
 {
-    return sizeof(struct conn) + 3 * (event_get_struct_event_size() + MALLOC_OVERHEAD) +
-           MALLOC_OVERHEAD;
+    uint64_t events = c->ssl ? 4 : 3;
+    return sizeof(struct conn) + events * (event_get_struct_event_size() + MALLOC_OVERHEAD) +
+           MALLOC_OVERHEAD + (c->ssl ? TLS_SESSION_COST : 0);
 }
 
 /* A buffer counts its bytes in use; one that grew past the size every
@@ -264,7 +281,7 @@ static uint64_t buffer_held(const struct bytes *b, size_t done)
 
 void conn_count_memory(struct conn *c)
 {
-    uint64_t now = conn_fixed_cost() + buffer_held(&c->in, 0) +
+    uint64_t now = conn_fixed_cost(c) + buffer_held(&c->in, 0) +
                    buffer_held(&c->session.out, c->session.out_off);
     struct memory *m = conn_memory(c->srv);
     m->used = m->used - c->memory_counted + now;
@@ -365,6 +382,66 @@ static bool reserve_input(struct conn *c)
     return true;
 }
 
+/* OpenSSL may hold decrypted bytes the socket no longer signals: they are
+ * read in the next turn, as a readable socket would be. */
+static void read_next_turn(struct conn *c)
+{
+    static const struct timeval now = {0, 0};
+    if (!c->read_paused && SSL_pending(c->ssl) > 0)
+        event_add(c->read_again, &now);
+}
+
+static void tls_failed(struct conn *c, const char *during)
+{
+    char why[256], line[320];
+    tls_last_error(why, sizeof why);
+    snprintf(line, sizeof line, "%s: %s", during, why);
+    conn_close(c, line);
+}
+
+static ssize_t receive_tls(struct conn *c, uint8_t *dst, size_t room)
+{
+    size_t got;
+    enum tls_io io = tls_read(c->ssl, dst, room, &got);
+    c->read_wants_write = io == TLS_IO_WANT_WRITE;
+    switch (io) {
+    case TLS_IO_DONE:
+        read_next_turn(c);
+        return (ssize_t)got;
+    case TLS_IO_WANT_WRITE:
+        event_add(c->write_ev, NULL);
+        return 0;
+    case TLS_IO_WANT_READ:
+        return 0;
+    case TLS_IO_CLOSED:
+        conn_close(c, NULL);
+        return -1;
+    case TLS_IO_FAILED:
+        break;
+    }
+    tls_failed(c, "TLS read");
+    return -1;
+}
+
+/* Bytes from the socket, or through TLS: > 0, 0 when there are none now,
+ * -1 when the connection is closed (and c is closed). */
+static ssize_t receive(struct conn *c, uint8_t *dst, size_t room)
+{
+    if (c->ssl)
+        return receive_tls(c, dst, room);
+    ssize_t n = recv(c->fd, dst, room, 0);
+    if (n > 0)
+        return n;
+    if (n == 0) {
+        conn_close(c, NULL);
+        return -1;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        return 0;
+    conn_close(c, strerror(errno));
+    return -1;
+}
+
 static void conn_read(struct conn *c)
 {
     bool buffered = c->in.len > 0;
@@ -376,16 +453,9 @@ static void conn_read(struct conn *c)
         dst = c->in.data + c->in.len;
         room = c->in.cap - c->in.len;
     }
-    ssize_t n = recv(c->fd, dst, room, 0);
-    if (n == 0) {
-        conn_close(c, NULL);
+    ssize_t n = receive(c, dst, room);
+    if (n <= 0)
         return;
-    }
-    if (n < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-            conn_close(c, strerror(errno));
-        return;
-    }
     if (buffered) {
         c->in.len += (size_t)n;
         process_buffered(c);
@@ -404,7 +474,29 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct conn *c = arg;
     c->srv->now = clock_now();
-    conn_read(c);
+    if (c->tls_handshaking) {
+        continue_tls_handshake(c);
+        return;
+    }
+    if (c->write_wants_read) {
+        c->write_wants_read = false;
+        conn_flush(c);
+    }
+    /* The event may be on only for the write's sake. */
+    if (c->read_paused)
+        event_del(c->read_ev);
+    else if (c->state != CONN_CLOSED)
+        conn_read(c);
+}
+
+static void on_read_again(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct conn *c = arg;
+    c->srv->now = clock_now();
+    if (!c->read_paused)
+        conn_read(c);
 }
 
 static void resume_reading(struct conn *c)
@@ -412,8 +504,59 @@ static void resume_reading(struct conn *c)
     c->read_paused = false;
     if (c->in.len)
         process_buffered(c);
-    if (!c->read_paused && c->state == CONN_READY)
+    if (!c->read_paused && c->state == CONN_READY) {
         event_add(c->read_ev, NULL);
+        if (c->ssl)
+            read_next_turn(c);
+    }
+}
+
+/* Writes what it can of the pending output: false when c was closed. */
+static bool send_tls(struct conn *c)
+{
+    struct session *s = &c->session;
+    while (session_output_pending(s) > 0) {
+        size_t put;
+        switch (tls_write(c->ssl, s->out.data + s->out_off, session_output_pending(s), &put)) {
+        case TLS_IO_DONE:
+            session_sent(s, put);
+            continue;
+        case TLS_IO_WANT_WRITE:
+            event_add(c->write_ev, NULL);
+            return true;
+        case TLS_IO_WANT_READ:
+            c->write_wants_read = true;
+            event_add(c->read_ev, NULL);
+            return true;
+        case TLS_IO_CLOSED:
+            conn_close(c, NULL);
+            return false;
+        case TLS_IO_FAILED:
+            tls_failed(c, "TLS write");
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool send_plain(struct conn *c)
+{
+    struct session *s = &c->session;
+    while (session_output_pending(s) > 0) {
+        ssize_t n = send(c->fd, s->out.data + s->out_off, session_output_pending(s), MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                event_add(c->write_ev, NULL);
+                return true;
+            }
+            conn_close(c, strerror(errno));
+            return false;
+        }
+        session_sent(s, (size_t)n);
+    }
+    return true;
 }
 
 void conn_flush(struct conn *c)
@@ -423,24 +566,15 @@ void conn_flush(struct conn *c)
         conn_close(c, "out of memory for a reply");
         return;
     }
-    while (session_output_pending(s) > 0) {
-        ssize_t n = send(c->fd, s->out.data + s->out_off, session_output_pending(s), MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                event_add(c->write_ev, NULL);
-                break;
-            }
-            conn_close(c, strerror(errno));
-            return;
-        }
-        session_sent(s, (size_t)n);
-    }
+    if (c->tls_handshaking || c->state == CONN_CLOSED)
+        return;
+    if (!(c->ssl ? send_tls(c) : send_plain(c)))
+        return;
     if (session_output_pending(s) == 0) {
         if (s->out.cap > READ_CHUNK)
             bytes_free(&s->out);
-        event_del(c->write_ev);
+        if (!c->read_wants_write)
+            event_del(c->write_ev);
         if (c->state == CONN_CLOSING) {
             conn_close(c, NULL);
             return;
@@ -468,7 +602,15 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct conn *c = arg;
     c->srv->now = clock_now();
+    if (c->tls_handshaking) {
+        continue_tls_handshake(c);
+        return;
+    }
+    bool read_waits = c->read_wants_write;
+    c->read_wants_write = false;
     conn_flush(c);
+    if (read_waits && !c->read_paused && c->state != CONN_CLOSED)
+        conn_read(c);
 }
 
 void conn_want_flush(struct conn *c)
@@ -487,7 +629,15 @@ static void set_socket_options(int fd, const struct sockaddr *addr)
     }
 }
 
-static struct conn *conn_new(struct server *srv, int fd, const struct sockaddr *addr)
+static void free_events(struct conn *c)
+{
+    struct event *events[] = {c->read_ev, c->write_ev, c->handshake_timer, c->read_again};
+    for (size_t i = 0; i < sizeof events / sizeof events[0]; i++)
+        if (events[i])
+            event_free(events[i]);
+}
+
+static struct conn *conn_new(struct server *srv, int fd, const struct sockaddr *addr, bool tls)
 {
     struct conn *c = calloc(1, sizeof *c);
     if (!c)
@@ -502,17 +652,18 @@ static struct conn *conn_new(struct server *srv, int fd, const struct sockaddr *
     c->since = clock_now();
     c->state = CONN_HANDSHAKE;
     format_sockaddr(c->peer, sizeof c->peer, addr);
-    conn_count_memory(c);
     c->read_ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_readable, c);
     c->write_ev = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
     c->handshake_timer = evtimer_new(srv->base, on_handshake_timeout, c);
-    if (!c->read_ev || !c->write_ev || !c->handshake_timer) {
-        if (c->read_ev)
-            event_free(c->read_ev);
-        if (c->write_ev)
-            event_free(c->write_ev);
-        if (c->handshake_timer)
-            event_free(c->handshake_timer);
+    if (tls) {
+        c->ssl = tls_session_new(srv->tls_ctx, fd);
+        c->read_again = evtimer_new(srv->base, on_read_again, c);
+        c->tls_handshaking = true;
+    }
+    conn_count_memory(c);
+    if (!c->read_ev || !c->write_ev || !c->handshake_timer || (tls && (!c->ssl || !c->read_again))) {
+        free_events(c);
+        SSL_free(c->ssl);
         input_close(&c->session, c->since);
         session_free(&c->session);
         conn_memory(srv)->used -= c->memory_counted;
@@ -522,16 +673,52 @@ static struct conn *conn_new(struct server *srv, int fd, const struct sockaddr *
     return c;
 }
 
-static void start_handshake(struct conn *c)
+static void send_challenge(struct conn *c)
 {
     struct server *srv = c->srv;
-    struct timeval tv = clock_timeval(srv->config.handshake_timeout);
-    event_add(c->handshake_timer, &tv);
-    event_add(c->read_ev, NULL);
     hs_server_init(&c->hs, srv->key.bytes, srv->key.len, srv->config.auth_legacy_md5);
     uint8_t challenge[HS_MAX_PAYLOAD];
     size_t len = hs_server_start(&c->hs, challenge);
     queue_frame(c, challenge, len);
+}
+
+/* The TLS handshake runs in the handshake's time and pool: the authkey's
+ * challenge follows it. */
+static void continue_tls_handshake(struct conn *c)
+{
+    switch (tls_handshake(c->ssl)) {
+    case TLS_IO_DONE:
+        c->tls_handshaking = false;
+        event_del(c->write_ev);
+        log_debug("client %llu (%s): TLS %s", (unsigned long long)conn_id(c), c->peer,
+                  SSL_get_version(c->ssl));
+        send_challenge(c);
+        return;
+    case TLS_IO_WANT_READ:
+        event_del(c->write_ev);
+        return;
+    case TLS_IO_WANT_WRITE:
+        event_add(c->write_ev, NULL);
+        return;
+    case TLS_IO_CLOSED:
+        conn_close(c, NULL);
+        return;
+    case TLS_IO_FAILED:
+        break;
+    }
+    c->srv->counters.tls_handshake_failures++;
+    tls_failed(c, "TLS handshake");
+}
+
+static void start_handshake(struct conn *c)
+{
+    struct timeval tv = clock_timeval(c->srv->config.handshake_timeout);
+    event_add(c->handshake_timer, &tv);
+    event_add(c->read_ev, NULL);
+    if (c->tls_handshaking)
+        continue_tls_handshake(c);
+    else
+        send_challenge(c);
 }
 
 static uint64_t handshake_pool_size(const struct server *srv)
@@ -576,15 +763,15 @@ static bool make_room(struct server *srv)
     return false;
 }
 
-void conn_accept(struct server *srv, int fd, const struct sockaddr *addr, int socklen)
+void conn_accept(struct listener *l, int fd, const struct sockaddr *addr)
 {
-    (void)socklen;
+    struct server *srv = l->srv;
     if (srv->stopping || !make_room(srv)) {
         close(fd);
         return;
     }
     set_socket_options(fd, addr);
-    struct conn *c = conn_new(srv, fd, addr);
+    struct conn *c = conn_new(srv, fd, addr, l->tls);
     if (!c) {
         log_err("out of memory accepting a client");
         close(fd);
@@ -614,12 +801,8 @@ void conn_close(struct conn *c, const char *why)
 
 void conn_free(struct conn *c)
 {
-    event_free(c->read_ev);
-    event_free(c->write_ev);
-    if (c->handshake_timer)
-        event_free(c->handshake_timer);
-    if (c->fd >= 0)
-        close(c->fd);
+    free_events(c);
+    close_socket(c);
     bytes_free(&c->in);
     session_free(&c->session);
     conn_memory(c->srv)->used -= c->memory_counted;

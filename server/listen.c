@@ -1,4 +1,5 @@
-/* Binding the listening socket: host:port, [v6]:port or unix:/path. */
+/* Binding the listening sockets: host:port, [v6]:port or unix:/path, each
+ * plain or tls://. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -9,17 +10,28 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/address.h"
 #include "server.h"
 
 #define LISTEN_BACKLOG 1024
 #define UNIX_PREFIX "unix:"
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
+static void on_accept(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *addr,
                       int socklen, void *arg)
 {
-    (void)l;
-    struct server *srv = arg;
-    conn_accept(srv, fd, addr, socklen);
+    (void)ev;
+    (void)socklen;
+    conn_accept(arg, fd, addr);
+}
+
+void server_accepting(struct server *srv, bool on)
+{
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        if (on)
+            evconnlistener_enable(srv->listeners[i].ev);
+        else
+            evconnlistener_disable(srv->listeners[i].ev);
+    }
 }
 
 static void on_resume_accepting(evutil_socket_t fd, short what, void *arg)
@@ -29,21 +41,22 @@ static void on_resume_accepting(evutil_socket_t fd, short what, void *arg)
     struct server *srv = arg;
     /* A front end of a cluster accepts only while it is a member. */
     bool member = !srv->cluster || cluster_frontend_id(srv->cluster) != 0;
-    if (srv->listener && !srv->stopping && member)
-        evconnlistener_enable(srv->listener);
+    if (!srv->stopping && member)
+        server_accepting(srv, true);
 }
 
 /* Out of file descriptors: stop accepting for a moment instead of spinning
  * on a listener that stays readable. */
-static void on_accept_error(struct evconnlistener *l, void *arg)
+static void on_accept_error(struct evconnlistener *ev, void *arg)
 {
     static struct log_ratelimit accept_log = LOG_RATELIMIT_INIT(10.0, 5);
-    struct server *srv = arg;
+    (void)ev;
+    struct server *srv = ((struct listener *)arg)->srv;
     int err = EVUTIL_SOCKET_ERROR();
     log_write_limited(&accept_log, LOG_WARNING, "accept: %s", evutil_socket_error_to_string(err));
     if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
         struct timeval pause = {0, 200000};
-        evconnlistener_disable(l);
+        server_accepting(srv, false);
         event_base_once(srv->base, -1, EV_TIMEOUT, on_resume_accepting, srv, &pause);
     }
 }
@@ -64,12 +77,14 @@ void format_sockaddr(char *out, size_t outlen, const struct sockaddr *addr)
     }
 }
 
-static void describe_bound(struct server *srv, int fd)
+static void describe_bound(struct listener *l, int fd)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
+    char bound[sizeof l->addr - sizeof ADDRESS_TLS_PREFIX] = "?";
     if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-        format_sockaddr(srv->listen_addr, sizeof srv->listen_addr, (struct sockaddr *)&ss);
+        format_sockaddr(bound, sizeof bound, (struct sockaddr *)&ss);
+    snprintf(l->addr, sizeof l->addr, "%s%s", l->tls ? ADDRESS_TLS_PREFIX : "", bound);
 }
 
 /* Splits "host:port" or "[v6]:port" in place. */
@@ -91,7 +106,7 @@ static bool split_host_port(char *addr, char **host, char **port)
     return **port != '\0';
 }
 
-static int bind_tcp(struct server *srv, const char *listen_addr)
+static int bind_tcp(struct listener *l, const char *listen_addr)
 {
     char buf[256];
     char *host, *port;
@@ -124,11 +139,11 @@ static int bind_tcp(struct server *srv, const char *listen_addr)
     }
     freeaddrinfo(res);
     if (fd >= 0)
-        describe_bound(srv, fd);
+        describe_bound(l, fd);
     return fd;
 }
 
-static int bind_unix(struct server *srv, const char *path)
+static int bind_unix(struct listener *l, const char *path)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof sun.sun_path) {
@@ -146,15 +161,14 @@ static int bind_unix(struct server *srv, const char *path)
             close(fd);
         return -1;
     }
-    snprintf(srv->listen_addr, sizeof srv->listen_addr, "unix:%s", path);
+    snprintf(l->addr, sizeof l->addr, "%sunix:%s", l->tls ? ADDRESS_TLS_PREFIX : "", path);
     return fd;
 }
 
-bool server_listen(struct server *srv)
+static bool listen_on(struct listener *l, const char *addr)
 {
-    const char *addr = srv->config.listen;
     bool is_unix = strncmp(addr, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0;
-    int fd = is_unix ? bind_unix(srv, addr + strlen(UNIX_PREFIX)) : bind_tcp(srv, addr);
+    int fd = is_unix ? bind_unix(l, addr + strlen(UNIX_PREFIX)) : bind_tcp(l, addr);
     if (fd < 0)
         return false;
     if (listen(fd, LISTEN_BACKLOG) != 0) {
@@ -162,23 +176,67 @@ bool server_listen(struct server *srv)
         close(fd);
         return false;
     }
-    srv->listener = evconnlistener_new(srv->base, on_accept, srv,
-                                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
-    if (!srv->listener) {
+    l->ev = evconnlistener_new(l->srv->base, on_accept, l,
+                               LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+    if (!l->ev) {
         close(fd);
         return false;
     }
-    evconnlistener_set_error_cb(srv->listener, on_accept_error);
-    log_notice("listening on %s", srv->listen_addr);
+    evconnlistener_set_error_cb(l->ev, on_accept_error);
+    log_notice("listening on %s", l->addr);
     return true;
+}
+
+static bool add_listener(struct server *srv, const char *addr)
+{
+    struct listener *l = &srv->listeners[srv->nlisteners];
+    *l = (struct listener){.srv = srv};
+    const char *plain = address_strip_tls(addr, &l->tls);
+    if (l->tls && !srv->tls_ctx) {
+        log_err("listen: %s needs tls_cert and tls_key", addr);
+        return false;
+    }
+    if (!listen_on(l, plain))
+        return false;
+    srv->nlisteners++;
+    return true;
+}
+
+bool server_listen(struct server *srv)
+{
+    const char *list = srv->config.listen;
+    size_t n = address_count(list);
+    if (n > MAX_LISTENERS) {
+        log_err("listen: %zu addresses; at most %d", n, MAX_LISTENERS);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char one[ADDRESS_MAX];
+        if (!address_at(list, i, one, sizeof one)) {
+            log_err("listen: cannot parse '%s' (host:port, [v6]:port or unix:/path, each "
+                    "optionally tls://, separated by commas)", list);
+            return false;
+        }
+        if (!add_listener(srv, one))
+            return false;
+    }
+    snprintf(srv->listen_addr, sizeof srv->listen_addr, "%s", srv->listeners[0].addr);
+    return true;
+}
+
+static void unlink_socket_file(const char *addr)
+{
+    bool tls;
+    const char *plain = address_strip_tls(addr, &tls);
+    if (strncmp(plain, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0)
+        unlink(plain + strlen(UNIX_PREFIX));
 }
 
 void server_unlisten(struct server *srv)
 {
-    if (!srv->listener)
-        return;
-    evconnlistener_free(srv->listener);
-    srv->listener = NULL;
-    if (strncmp(srv->listen_addr, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0)
-        unlink(srv->listen_addr + strlen(UNIX_PREFIX));
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        evconnlistener_free(srv->listeners[i].ev);
+        unlink_socket_file(srv->listeners[i].addr);
+    }
+    srv->nlisteners = 0;
 }

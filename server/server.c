@@ -66,6 +66,27 @@ static void begin_shutdown(struct server *srv, int signo)
     event_base_once(srv->base, -1, EV_TIMEOUT, on_grace_over, srv, &grace);
 }
 
+/* New connections get the certificate and key read now; open ones keep
+ * theirs. A pair that does not load leaves the running one in place. */
+static void reload_tls(struct server *srv, const struct config *fresh)
+{
+    char err[512];
+    if (!srv->tls_ctx)
+        return;
+    if (!fresh->tls_cert || !fresh->tls_key) {
+        log_err("reload: tls_cert and tls_key are gone; keeping the running certificate");
+        return;
+    }
+    SSL_CTX *ctx = tls_context_new(fresh, err, sizeof err);
+    if (!ctx) {
+        log_err("reload: keeping the running certificate: %s", err);
+        return;
+    }
+    SSL_CTX_free(srv->tls_ctx);
+    srv->tls_ctx = ctx;
+    log_notice("reload: TLS certificate %s loaded", fresh->tls_cert);
+}
+
 static void reload(struct server *srv)
 {
     if (!srv->config_path) {
@@ -84,6 +105,7 @@ static void reload(struct server *srv)
     }
     if (strcmp(fresh.listen, srv->config.listen) != 0)
         log_warn("reload: listen changed; it takes effect at the next start");
+    reload_tls(srv, &fresh);
     if (srv->cluster) {
         /* Objects and limits must be the same in every replica: they change
          * with a restart of every front end, not with one's reload. */
@@ -286,7 +308,7 @@ static bool open_cluster(struct server *srv)
 {
     char err[512];
     srv->state.replicated = true;
-    evconnlistener_disable(srv->listener);
+    server_accepting(srv, false);
     srv->cluster = cluster_open(srv, err, sizeof err);
     if (!srv->cluster) {
         log_err("cluster: %s", err);
@@ -298,16 +320,14 @@ static bool open_cluster(struct server *srv)
 
 void server_cluster_joined(struct server *srv)
 {
-    if (srv->listener)
-        evconnlistener_enable(srv->listener);
+    server_accepting(srv, true);
     notify_send("READY=1");
 }
 
 void server_cluster_left(struct server *srv)
 {
     struct conn *c, *next;
-    if (srv->listener)
-        evconnlistener_disable(srv->listener);
+    server_accepting(srv, false);
     /* Ready connections were ended with their sessions; the rest have ids
      * of the old membership. */
     for (c = TAILQ_FIRST(&srv->conns); c; c = next) {
@@ -315,6 +335,17 @@ void server_cluster_left(struct server *srv)
         if (c->state == CONN_HANDSHAKE)
             conn_close(c, NULL);
     }
+}
+
+static bool open_tls(struct server *srv)
+{
+    char err[512];
+    if (!config_has_tls_listener(&srv->config))
+        return true;
+    srv->tls_ctx = tls_context_new(&srv->config, err, sizeof err);
+    if (!srv->tls_ctx)
+        log_err("%s", err);
+    return srv->tls_ctx != NULL;
 }
 
 bool server_init(struct server *srv, struct config *config, const char *config_path)
@@ -345,7 +376,7 @@ bool server_init(struct server *srv, struct config *config, const char *config_p
         log_err("cannot install signal handlers and timers");
         return false;
     }
-    if (!server_listen(srv))
+    if (!open_tls(srv) || !server_listen(srv))
         return false;
     return srv->config.store == STORE_MEMORY || open_cluster(srv);
 }
@@ -391,6 +422,7 @@ void server_free(struct server *srv)
         event_free(srv->tick);
     if (srv->base)
         event_base_free(srv->base);
+    SSL_CTX_free(srv->tls_ctx);
     authkey_free(&srv->key);
     config_free(&srv->config);
 }

@@ -20,6 +20,7 @@
 #include "journal.h"
 #include "proto/handshake.h"
 #include "state.h"
+#include "tls.h"
 
 /* Bytes read from a socket in one go; also bounds the requests one
  * connection gets served per loop turn, so no client starves the others. */
@@ -38,6 +39,11 @@ struct server;
 struct conn {
     struct session session; /* the client's part in the state; id is the connection's */
     int fd;
+    SSL *ssl; /* a tls:// listener's connection; NULL: plain */
+    bool tls_handshaking;  /* the TLS handshake comes before the authkey's */
+    bool read_wants_write; /* TLS: a read waits for the socket to be writable */
+    bool write_wants_read; /* TLS: a write waits for the socket to be readable */
+    struct event *read_again; /* TLS: bytes OpenSSL holds, read next turn */
     enum conn_state state;
     struct server *srv;
     struct event *read_ev;
@@ -62,15 +68,28 @@ TAILQ_HEAD(conn_list, conn);
 struct server_counters {
     uint64_t ops;
     uint64_t connections_total;
+    uint64_t tls_handshake_failures;
     uint64_t connections_rejected;
     uint64_t handshakes_evicted;
     uint64_t auth_failures;
     uint64_t protocol_errors;
 };
 
+/* Most addresses `listen` may name. */
+#define MAX_LISTENERS 16
+
+struct listener {
+    struct server *srv;
+    struct evconnlistener *ev;
+    bool tls;
+    char addr[128]; /* as bound, e.g. tls://127.0.0.1:50003 */
+};
+
 struct server {
     struct event_base *base;
-    struct evconnlistener *listener;
+    struct listener listeners[MAX_LISTENERS];
+    size_t nlisteners;
+    SSL_CTX *tls_ctx; /* NULL: no tls:// listener */
     struct event *signals[3];
     struct event *tick;      /* once a second: journal upkeep, STATUS= */
     struct journal *journal; /* NULL: journal = off */
@@ -95,7 +114,7 @@ struct server {
     bool stopping;
     struct server_counters counters;
     uint8_t read_buf[READ_CHUNK];
-    char listen_addr[128]; /* as bound, e.g. 127.0.0.1:50002 */
+    char listen_addr[128]; /* the first listener's, as bound, e.g. 127.0.0.1:50002 */
 };
 
 /* server.c */
@@ -112,13 +131,16 @@ void server_cluster_joined(struct server *srv);
 void server_cluster_left(struct server *srv);
 
 /* listen.c */
+/* Binds every address of `listen` (a tls:// one needs srv->tls_ctx). */
 bool server_listen(struct server *srv);
 void server_unlisten(struct server *srv);
+/* Stops or resumes accepting on every listener. */
+void server_accepting(struct server *srv, bool on);
 /* host:port, [v6]:port, or "unix". */
 void format_sockaddr(char *out, size_t outlen, const struct sockaddr *addr);
 
 /* conn.c */
-void conn_accept(struct server *srv, int fd, const struct sockaddr *addr, int socklen);
+void conn_accept(struct listener *l, int fd, const struct sockaddr *addr);
 /* Moves c to state, doing what entering it means (see enum conn_state). */
 void conn_set_state(struct conn *c, enum conn_state state);
 /* Closes c (conn_set_state(CONN_CLOSED)), logging why when why is set. */
