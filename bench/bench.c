@@ -60,7 +60,11 @@ static const char USAGE[] =
     "  -q QUEUE      queue to use (default bench_q); emptied before and after\n"
     "  -b BUF        buf to use (default bench_buf); its bench_* keys are reset\n"
     "  -t SECONDS    stop claiming new work after this long (default: no limit)\n"
-    "  -a ADDR       host:port, [v6]:port or unix:/path, or several comma-separated\n"
+    "  -a ADDR       host:port, [v6]:port, tls://host:port or unix:/path, or several\n"
+    "                comma-separated\n"
+    "  --tls-ca FILE, --tls-cert FILE, --tls-key FILE\n"
+    "                for tls:// addresses: the CA to trust and a client certificate\n"
+    "                (else $QMGR_TLS_CA, $QMGR_TLS_CERT, $QMGR_TLS_KEY; the system's CAs)\n"
     "  -k KEYFILE    the authkey file\n"
     "  -C, --config CONF  the daemon's config: its listen address and authkey\n"
     "      --json    one JSON object on stdout instead of the text report\n"
@@ -87,7 +91,11 @@ struct target {
     const char *addr;
     const char *keyfile;
     const char *config;
+    const char *tls_ca, *tls_cert, *tls_key;
 };
+
+/* getopt values of the long options without a letter. */
+enum { OPT_TLS_CA = 0x100, OPT_TLS_CERT, OPT_TLS_KEY };
 
 /* The daemon's counters that bracket a run. */
 struct server_sample {
@@ -176,6 +184,9 @@ static int parse_option(int opt, const char *arg, struct bench_opts *o, struct t
     case 'a': t->addr = arg; return 0;
     case 'k': t->keyfile = arg; return 0;
     case 'C': t->config = arg; return 0;
+    case OPT_TLS_CA: t->tls_ca = arg; return 0;
+    case OPT_TLS_CERT: t->tls_cert = arg; return 0;
+    case OPT_TLS_KEY: t->tls_key = arg; return 0;
     case 'w': return parse_workload(o, arg);
     case 'c': return parse_unsigned(arg, 1, 100000, &o->conns) ? 0 : usage_error("bad -c '%s'", arg);
     case 'n': return parse_u64(arg, 1, &o->ops) ? 0 : usage_error("bad -n '%s'", arg);
@@ -201,7 +212,11 @@ static int parse_options(int argc, char **argv, struct bench_opts *o, struct tar
 {
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'C'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},         {0},
+        {"help", no_argument, NULL, 'h'},
+        {"tls-ca", required_argument, NULL, OPT_TLS_CA},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+        {0},
     };
     *o = (struct bench_opts){.conns = 1, .ops = 100000, .item_size = 64, .calls = 1, .keys = 16,
                              .queue = "bench_q", .buf = "bench_buf"};
@@ -236,6 +251,12 @@ static int parse_options(int argc, char **argv, struct bench_opts *o, struct tar
  * "Finding the daemon") becomes the environment the library reads, so
  * every connection finds it the way any qmgr client does. Called before any
  * thread starts. */
+/* The library reads the TLS files from the environment. */
+static bool export_file(const char *name, const char *path)
+{
+    return !path || setenv(name, path, 1) == 0;
+}
+
 static int resolve_target(const struct target *t)
 {
     qmgr_target found;
@@ -246,6 +267,9 @@ static int resolve_target(const struct target *t)
     if (!rc)
         rc = qmgr_target_export(&found);
     qmgr_target_free(&found);
+    if (!rc && !(export_file("QMGR_TLS_CA", t->tls_ca) && export_file("QMGR_TLS_CERT", t->tls_cert) &&
+                 export_file("QMGR_TLS_KEY", t->tls_key)))
+        rc = QMGR_ECLIENTMEM;
     if (rc) {
         fputs("qmgr-bench: out of memory\n", stderr);
         return EXIT_FAILED;

@@ -86,6 +86,15 @@ static bool parse_address(const char *addr, struct address *a)
     return parse_inet(addr, a);
 }
 
+bool address_host(const char *addr, char *host, size_t size)
+{
+    struct address a;
+    if (!parse_address(addr, &a) || a.is_unix || strlen(a.host) >= size)
+        return false;
+    strcpy(host, a.host);
+    return true;
+}
+
 bool address_valid(const char *list)
 {
     if (!list)
@@ -182,7 +191,7 @@ static int connect_inet(const struct address *a, double deadline, int *fd, char 
 int address_connect(const char *addr, double timeout, int *fd, char *err, size_t errlen)
 {
     struct address a;
-    if (!parse_address(addr, &a)) {
+    if (!parse_address(addr, &a) || (a.tls && a.is_unix)) {
         snprintf(err, errlen, "bad address \"%s\": want host:port, [v6]:port or unix:/path", addr);
         return QMGR_EINVAL;
     }

@@ -48,6 +48,7 @@ void qmgr_close(qmgr_conn *c)
     bytes_free(&c->out);
     bytes_free(&c->in);
     authkey_free(&c->key);
+    tls_free(c);
     free(c->addr);
     free(c);
 }
@@ -66,6 +67,18 @@ static int connect_to(struct qmgr_conn *c, const char *addr)
         return rc;
     c->fd = fd;
     c->recv_timeout = 0;
+    bool tls;
+    char host[256];
+    address_strip_tls(addr, &tls);
+    if (tls) {
+        if (!address_host(addr, host, sizeof host)) {
+            wire_drop(c, QMGR_EINVAL, "tls:// needs host:port");
+            return conn_fail(c, QMGR_EINVAL, "bad address \"%s\": tls:// needs host:port", addr);
+        }
+        rc = tls_start(c, host);
+        if (rc)
+            return rc;
+    }
     return auth_handshake(c);
 }
 

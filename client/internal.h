@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/types.h>
 
 #include "client/qmgr.h"
 #include "common/address.h"
@@ -88,8 +89,18 @@ struct big_frame {
     size_t have;
 };
 
+/* TLS of tls:// addresses (tls.c). */
+struct tls_client {
+    char *ca, *cert, *key;   /* qmgr_set_tls; NULL: $QMGR_TLS_* or none */
+    struct ssl_ctx_st *ctx;  /* made at the first TLS connect */
+    struct ssl_st *ssl;      /* the session of the socket; NULL: plain */
+    struct bio_method_st *bio_method;
+    char why[256];           /* the last TLS error */
+};
+
 struct qmgr_conn {
     int fd; /* -1 when not connected */
+    struct tls_client tls;
     double recv_timeout; /* the socket's SO_RCVTIMEO, seconds; 0: none */
     bool authenticated;
     char *addr;         /* NULL until the first qmgr_open; may be a list */
@@ -144,6 +155,8 @@ bool conn_should_retry(struct qmgr_conn *c, int sent, int rc, int *tries);
 int address_connect(const char *addr, double timeout, int *fd, char *err, size_t errlen);
 /* Checks the syntax only: one address, or several separated by commas. */
 bool address_valid(const char *list);
+/* The host of a "host:port" or "[v6]:port" address; false for unix:. */
+bool address_host(const char *addr, char *host, size_t size);
 
 /* ---- wire.c: frames on the socket ---- */
 
@@ -162,6 +175,24 @@ int wire_read_small_frame(struct qmgr_conn *c, double deadline, uint8_t *buf, si
 bool wire_queue_frame(struct qmgr_conn *c, const void *payload, size_t len);
 /* Closes the socket; every request in flight fails with code. */
 void wire_drop(struct qmgr_conn *c, int code, const char *why);
+
+/* ---- tls.c ---- */
+
+/* The TLS handshake on the freshly connected c->fd, checking that the
+ * certificate names host. On failure the connection is dropped. */
+int tls_start(struct qmgr_conn *c, const char *host);
+/* SSL_read of up to n bytes: > 0, 0 when nothing came (at once unless
+ * block, else by deadline), -1 when the connection ended (*why NULL: the
+ * daemon closed it). */
+ssize_t tls_recv(struct qmgr_conn *c, void *p, size_t n, double deadline, bool block,
+                 const char **why);
+/* SSL_write: > 0 bytes taken, 0 to retry once *wait_for (POLLIN or POLLOUT)
+ * is ready, -1 on failure (*why). */
+ssize_t tls_send(struct qmgr_conn *c, const void *p, size_t n, short *wait_for, const char **why);
+/* Frees the socket's session (the socket's close follows). */
+void tls_end_session(struct qmgr_conn *c);
+/* Frees everything TLS of c (qmgr_close). */
+void tls_free(struct qmgr_conn *c);
 
 /* ---- auth.c ---- */
 

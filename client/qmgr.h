@@ -67,7 +67,7 @@ extern "C" {
 #endif
 
 #define QMGR_VERSION_MAJOR 0
-#define QMGR_VERSION_MINOR 1
+#define QMGR_VERSION_MINOR 2
 
 /* A timeout meaning "no limit" (sent to the daemon as nil). */
 #define QMGR_FOREVER (-1.0)
@@ -113,7 +113,8 @@ typedef struct qmgr_conn qmgr_conn;
 
 /*
  * Addresses: "host:port" (a name or IPv4 address), "[v6addr]:port", or
- * "unix:/path/to/socket"; or several of them separated by commas (the front
+ * "unix:/path/to/socket", and "tls://host:port" or "tls://[v6addr]:port"
+ * for a daemon's TLS listener (qmgr_set_tls); or several of them separated by commas (the front
  * ends of a cluster, or a standby): a connection goes to the first that
  * answers, in order, and a reconnect begins with the address after the one
  * it was connected to, going round the list. Only a refused or lost
@@ -212,6 +213,20 @@ QMGR_API int qmgr_set_timeout(qmgr_conn *c, double seconds);
  * QMGR_ECONN until qmgr_reconnect() succeeds.
  */
 QMGR_API int qmgr_set_reconnect(qmgr_conn *c, int max_attempts, unsigned initial_backoff_ms);
+
+/*
+ * TLS, for "tls://" addresses (TLS 1.2 or later; docs/tls.md). The daemon's
+ * certificate must chain to a CA of ca_file (PEM), or when it is NULL of
+ * $QMGR_TLS_CA, or else of the system's store; and it must name the
+ * address's host (a DNS name, or an IP address as such). A certificate the
+ * client cannot trust fails the connection with QMGR_EAUTH. cert_file and
+ * key_file (PEM; both or neither; NULL: $QMGR_TLS_CERT and $QMGR_TLS_KEY, if
+ * set) are presented when the daemon asks for a client certificate. Takes
+ * effect at the next connect; without this call, the environment and the
+ * system's CAs are used. Since 0.2.
+ */
+QMGR_API int qmgr_set_tls(qmgr_conn *c, const char *ca_file, const char *cert_file,
+                          const char *key_file);
 
 /* The largest reply frame accepted (default 65 MiB, the daemon's default
  * max_message plus headroom); a larger one is QMGR_EPROTO. */

@@ -38,6 +38,7 @@ static double io_deadline(const struct qmgr_conn *c)
 
 void wire_drop(struct qmgr_conn *c, int code, const char *why)
 {
+    tls_end_session(c);
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -96,8 +97,23 @@ static const struct recv_wait NO_WAIT = {false, 0};
 
 /* One recv into p; > 0 bytes, 0 when nothing came (at once, or by the
  * deadline), or a QMGR_E* code (the connection is dropped). */
+static ssize_t recv_some_tls(struct qmgr_conn *c, void *p, size_t n, struct recv_wait wait)
+{
+    const char *why = NULL;
+    ssize_t got = tls_recv(c, p, n, wait.deadline, wait.block, &why);
+    if (got >= 0)
+        return got;
+    if (!why)
+        return drop_with(c, QMGR_ECONN, "the daemon closed the connection");
+    conn_fail(c, QMGR_ECONN, "TLS read from the daemon: %s", why);
+    wire_drop(c, QMGR_ECONN, c->error);
+    return QMGR_ECONN;
+}
+
 static ssize_t recv_some(struct qmgr_conn *c, void *p, size_t n, struct recv_wait wait)
 {
+    if (c->tls.ssl)
+        return recv_some_tls(c, p, n, wait);
     for (;;) {
         if (wait.block && !set_receive_timeout(c, wait.deadline))
             return 0;
@@ -294,6 +310,42 @@ static int wait_writable(struct qmgr_conn *c, double deadline)
     return QMGR_OK;
 }
 
+/* A TLS write that must read first (a renegotiation-like step) waits for
+ * the socket to be readable; nothing else is read meanwhile. */
+static int wait_readable(struct qmgr_conn *c, double deadline)
+{
+    int ev = wait_fd(c->fd, POLLIN, deadline);
+    if (ev == 0)
+        return drop_timed_out(c, "progress writing a request");
+    return ev < 0 ? drop_errno(c, "poll", errno) : QMGR_OK;
+}
+
+/* Bytes written (> 0), 0 to wait for *wait_for first, or a QMGR_E* code
+ * (the connection is dropped). */
+static ssize_t send_some(struct qmgr_conn *c, const uint8_t *p, size_t n, short *wait_for)
+{
+    *wait_for = POLLOUT;
+    if (c->tls.ssl) {
+        const char *why;
+        ssize_t put = tls_send(c, p, n, wait_for, &why);
+        if (put >= 0)
+            return put;
+        conn_fail(c, QMGR_ECONN, "TLS write to the daemon: %s", why);
+        wire_drop(c, QMGR_ECONN, c->error);
+        return QMGR_ECONN;
+    }
+    for (;;) {
+        ssize_t put = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (put > 0)
+            return put;
+        if (put < 0 && errno == EINTR)
+            continue;
+        if (put < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            return drop_errno(c, "write to the daemon", errno);
+        return 0;
+    }
+}
+
 int wire_flush(struct qmgr_conn *c)
 {
     if (c->fd < 0)
@@ -301,17 +353,16 @@ int wire_flush(struct qmgr_conn *c)
     size_t off = 0;
     double deadline = io_deadline(c);
     while (off < c->out.len) {
-        ssize_t n = send(c->fd, c->out.data + off, c->out.len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        short wait_for;
+        ssize_t n = send_some(c, c->out.data + off, c->out.len - off, &wait_for);
+        if (n < 0)
+            return (int)n;
         if (n > 0) {
             off += (size_t)n;
             deadline = io_deadline(c);
             continue;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-            return drop_errno(c, "write to the daemon", errno);
-        int rc = wait_writable(c, deadline);
+        int rc = wait_for == POLLIN ? wait_readable(c, deadline) : wait_writable(c, deadline);
         if (rc)
             return rc;
     }

@@ -23,6 +23,7 @@ struct ctl {
     const char *addr;
     const char *keyfile;
     const char *config;
+    const char *tls_ca, *tls_cert, *tls_key; /* NULL: the library's defaults */
     double io_timeout;
     const struct ctl_command *command;
     qmgr_conn *conn;

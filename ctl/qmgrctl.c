@@ -18,11 +18,16 @@
 #define MAX_OPTIONS 32
 
 static const char COMMON_SHORTOPTS[] = "a:s:k:c:h";
+/* Long options without a letter. */
+enum { OPT_TLS_CA = 0x100, OPT_TLS_CERT, OPT_TLS_KEY };
 static const struct option COMMON_LONGOPTS[] = {
     {"addr", required_argument, NULL, 'a'},
     {"socket", required_argument, NULL, 's'},
     {"keyfile", required_argument, NULL, 'k'},
     {"config", required_argument, NULL, 'c'},
+    {"tls-ca", required_argument, NULL, OPT_TLS_CA},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"io-timeout", required_argument, NULL, 'I'},
     {"json", no_argument, NULL, 'J'},
     {"help", no_argument, NULL, 'h'},
@@ -30,11 +35,17 @@ static const struct option COMMON_LONGOPTS[] = {
 
 static const char COMMON_HELP[] =
     "Connection (any command, before or after it):\n"
-    "  -a, --addr ADDR        the daemon: host:port, [v6]:port or unix:/path, or\n"
-    "                         several, comma-separated: the first that answers\n"
+    "  -a, --addr ADDR        the daemon: host:port, [v6]:port, tls://host:port or\n"
+    "                         unix:/path, or several, comma-separated: the first\n"
+    "                         that answers\n"
     "  -s, --socket PATH      the daemon's Unix socket (same as -a unix:PATH)\n"
     "  -k, --keyfile FILE     the authkey file\n"
     "  -c, --config FILE      the daemon's config: its listen address and authkey\n"
+    "      --tls-ca FILE      for tls:// addresses: trust this CA (PEM; default\n"
+    "                         $QMGR_TLS_CA, else the system's CAs)\n"
+    "      --tls-cert FILE, --tls-key FILE\n"
+    "                         a client certificate and its key, for a daemon that\n"
+    "                         asks for one (default $QMGR_TLS_CERT, $QMGR_TLS_KEY)\n"
     "      --io-timeout SECS  give up on an unresponsive daemon (default 10)\n"
     "      --json             print JSON for scripts\n"
     "  -h, --help             this help\n"
@@ -106,6 +117,9 @@ static int common_option(struct ctl *ctl, int opt)
         return 0;
     case 'k': ctl->keyfile = optarg; return 0;
     case 'c': ctl->config = optarg; return 0;
+    case OPT_TLS_CA: ctl->tls_ca = optarg; return 0;
+    case OPT_TLS_CERT: ctl->tls_cert = optarg; return 0;
+    case OPT_TLS_KEY: ctl->tls_key = optarg; return 0;
     case 'I':
         if (!ctl_parse_seconds(optarg, &ctl->io_timeout))
             return stop(ctl, ctl_usage_error(ctl, "bad --io-timeout '%s'", optarg));
@@ -124,7 +138,8 @@ static int common_option(struct ctl *ctl, int opt)
 
 static bool is_common(int opt)
 {
-    return opt == 'I' || opt == 'J' || strchr(COMMON_SHORTOPTS, opt);
+    return opt == 'I' || opt == 'J' || opt == OPT_TLS_CA || opt == OPT_TLS_CERT ||
+           opt == OPT_TLS_KEY || (opt < 0x100 && strchr(COMMON_SHORTOPTS, opt));
 }
 
 int ctl_getopt(struct ctl *ctl, int argc, char **argv, const char *shortopts,
@@ -173,6 +188,10 @@ static int open_connection(struct ctl *ctl, const qmgr_target *t)
     int rc = qmgr_create(&ctl->conn);
     if (!rc)
         rc = qmgr_set_timeout(ctl->conn, ctl->io_timeout);
+    if (!rc && (ctl->tls_ca || ctl->tls_cert || ctl->tls_key))
+        rc = qmgr_set_tls(ctl->conn, ctl->tls_ca, ctl->tls_cert, ctl->tls_key);
+    if (rc == QMGR_EINVAL)
+        return ctl_usage_error(ctl, "--tls-cert and --tls-key go together");
     if (!rc)
         rc = qmgr_open_target(ctl->conn, t);
     if (!rc)

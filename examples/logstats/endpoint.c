@@ -3,15 +3,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-
 bool endpoint_option(struct endpoint *e, int opt, const char *arg)
 {
     switch (opt) {
     case 'a': e->addr = arg; return true;
     case 'k': e->keyfile = arg; return true;
     case 'c': e->config = arg; return true;
+    case ENDPOINT_TLS_CA: e->tls_ca = arg; return true;
+    case ENDPOINT_TLS_CERT: e->tls_cert = arg; return true;
+    case ENDPOINT_TLS_KEY: e->tls_key = arg; return true;
     default: return false;
     }
+}
+
+/* The library reads the TLS files from the environment, as the workers do. */
+static bool export_file(const char *name, const char *path)
+{
+    return !path || setenv(name, path, 1) == 0;
 }
 
 bool endpoint_resolve(const struct endpoint *e, const char *prog)
@@ -25,6 +33,9 @@ bool endpoint_resolve(const struct endpoint *e, const char *prog)
     }
     rc = qmgr_target_export(&t);
     qmgr_target_free(&t);
+    if (!rc && !(export_file("QMGR_TLS_CA", e->tls_ca) && export_file("QMGR_TLS_CERT", e->tls_cert) &&
+                 export_file("QMGR_TLS_KEY", e->tls_key)))
+        rc = QMGR_ECLIENTMEM;
     if (rc)
         fprintf(stderr, "%s: out of memory for the environment\n", prog);
     return rc == QMGR_OK;
