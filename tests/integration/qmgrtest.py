@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import tempfile
@@ -217,10 +218,15 @@ class Client:
     ``handshake=True`` runs docs/protocol.md §2 (3.12 form, sha256) at once.
     """
 
-    def __init__(self, port, key=None, host="127.0.0.1", handshake=True, timeout=CALL_TIMEOUT):
+    def __init__(self, port, key=None, host="127.0.0.1", handshake=True, timeout=CALL_TIMEOUT,
+                 tls=None):
         self.timeout = timeout
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is None and TLS_MODE:
+            tls = tls_client_context()
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname=host)
         self.buf = bytearray()
         self.next_msgid = 1
         self.stash = collections.OrderedDict()  # msgid -> Response read while waiting for another
@@ -449,6 +455,32 @@ _STRIP_ENV = ("JOURNAL_STREAM", "NOTIFY_SOCKET", "STATE_DIRECTORY", "CREDENTIALS
               "QMGR_ADDR", "QMGR_AUTHKEY_FILE", "LISTEN_FDS", "LISTEN_PID")
 
 LISTEN_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+TLS_LISTEN_RE = re.compile(r"listening on tls://127\.0\.0\.1:(\d+)")
+
+# QMGRTEST_TLS=1 runs a suite's daemons with one tls:// listener, and every
+# Client of this module speaks TLS to it (test_tls.py has the rest).
+TLS_MODE = os.environ.get("QMGRTEST_TLS") == "1"
+_pki = None
+
+
+def test_pki():
+    """The throwaway certificates of this process (tlscerts.py), made once."""
+    global _pki
+    if _pki is None:
+        import atexit
+        import tlscerts
+        directory = tempfile.mkdtemp(prefix="qmgrtest-pki-")
+        atexit.register(shutil.rmtree, directory, True)
+        _pki = tlscerts.make_pki(directory)
+    return _pki
+
+
+def tls_client_context(ca=None, cert=None, key=None):
+    """What a client trusts: the test CA unless told otherwise."""
+    ctx = ssl.create_default_context(cafile=ca or test_pki()["ca.pem"])
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    return ctx
 JOINED_RE = re.compile(r"cluster: joined as front end (\d+)")
 
 # QMGRTEST_STORE=jetstream runs a suite's daemons as front ends of a
@@ -493,6 +525,10 @@ class Daemon:
         if CLUSTER_STORE and args is None and "store" not in options:
             from natscluster import shared_cluster
             self.options.update(cluster_options(shared_cluster(), unique_stream()))
+        if TLS_MODE and args is None and "listen" not in options:
+            pki = test_pki()
+            self.options.update(listen="tls://127.0.0.1:0", tls_cert=pki["server.pem"],
+                                tls_key=pki["server.key"])
         self.options.update(options)
         self.args = args
         self.proc = None
@@ -515,7 +551,7 @@ class Daemon:
         opts = dict(self.options)
         opts.update(options)
         lines = ["[qmgrd]",
-                 "listen = 127.0.0.1:0",
+                 "listen = %s" % opts.pop("listen", "127.0.0.1:0"),
                  "state_dir = %s" % self.tmp,
                  "authkey_file = %s" % self.keyfile]
         for k, v in opts.items():
@@ -541,8 +577,13 @@ class Daemon:
                                      stderr=subprocess.PIPE, env=daemon_env(), cwd=self.tmp)
         self.reader = threading.Thread(target=self._drain, args=(self.proc,), daemon=True)
         self.reader.start()
-        m = self.wait_log(LISTEN_RE, STARTUP_TIMEOUT, what="the 'listening on' line")
+        plain = not str(self.options.get("listen", "")).startswith("tls://")
+        m = self.wait_log(LISTEN_RE if plain else TLS_LISTEN_RE, STARTUP_TIMEOUT,
+                          what="the 'listening on' line")
         self.port = int(m.group(1))
+        self.tls_port = None
+        if "tls://" in str(self.options.get("listen", "")):
+            self.tls_port = int(self.wait_log(TLS_LISTEN_RE, STARTUP_TIMEOUT).group(1))
         self.frontend = None
         if self.options.get("store") == "jetstream":
             m = self.wait_log(JOINED_RE, STARTUP_TIMEOUT, what="the cluster's join")

@@ -10,32 +10,38 @@ from __future__ import annotations
 import os
 import pwd
 import socket
+import ssl
 from typing import List, NamedTuple, Optional, Tuple, Union
 
 from .errors import AuthenticationError, ConnectionError
 
 __all__ = ["DEFAULT_ADDRESS", "Address", "AddressLike", "KeyLike", "parse_address",
-           "resolve_addresses", "resolve_authkey", "default_keyfile", "open_socket"]
+           "resolve_addresses", "resolve_authkey", "default_keyfile", "open_socket",
+           "tls_context"]
 
 DEFAULT_ADDRESS = "127.0.0.1:50002"
 AUTHKEY_MAX_SIZE = 4096  # common/authkey.h
 _UNIX_PREFIX = "unix:"
+_TLS_PREFIX = "tls://"
 
 AddressLike = Union[str, Tuple[str, int], None]
 KeyLike = Union[bytes, bytearray, memoryview, str, None]
 
 
 class Address(NamedTuple):
-    """A parsed address: a unix socket path, or a host and port."""
+    """A parsed address: a unix socket path, or a host and port (TLS or not)."""
 
     host: str
     port: int
     path: Optional[str] = None
+    tls: bool = False
 
     def __str__(self) -> str:
         if self.path is not None:
             return _UNIX_PREFIX + self.path
-        return "[%s]:%d" % (self.host, self.port) if ":" in self.host else "%s:%d" % (self.host, self.port)
+        prefix = _TLS_PREFIX if self.tls else ""
+        host = "[%s]" % self.host if ":" in self.host else self.host
+        return "%s%s:%d" % (prefix, host, self.port)
 
 
 def _port(text: str, original: str) -> int:
@@ -61,7 +67,8 @@ def _parse_inet(text: str) -> Address:
 
 
 def parse_address(address: Union[str, Tuple[str, int]]) -> Address:
-    """``"host:port"``, ``"[v6]:port"``, ``"unix:/path"`` or ``(host, port)``."""
+    """``"host:port"``, ``"[v6]:port"``, ``"tls://host:port"``, ``"unix:/path"``
+    or ``(host, port)``; blanks around it are ignored."""
     if isinstance(address, tuple):
         host, port = address
         if not isinstance(port, int) or not 1 <= port <= 65535:
@@ -69,6 +76,11 @@ def parse_address(address: Union[str, Tuple[str, int]]) -> Address:
         return Address(host or "127.0.0.1", port)
     if not isinstance(address, str):
         raise TypeError("address must be a str or a (host, port) tuple, not %s" % type(address).__name__)
+    address = address.strip(" \t")
+    if address.startswith(_TLS_PREFIX):
+        if address.startswith(_TLS_PREFIX + _UNIX_PREFIX):
+            raise ValueError("bad address %r: tls:// needs host:port" % address)
+        return _parse_inet(address[len(_TLS_PREFIX):])._replace(tls=True)
     if address.startswith(_UNIX_PREFIX):
         path = address[len(_UNIX_PREFIX):]
         if not path or len(path.encode()) >= 108:
@@ -150,9 +162,46 @@ def resolve_authkey(authkey: KeyLike) -> bytes:
     return key
 
 
-def open_socket(address: Address, timeout: Optional[float]) -> socket.socket:
-    """A connected stream socket; TCP_NODELAY since requests are small frames
-    that Nagle would otherwise hold back."""
+def tls_context(ca: Optional[str] = None, cert: Optional[str] = None,
+                key: Optional[str] = None) -> ssl.SSLContext:
+    """The context of tls:// connections, as the C library makes it: TLS 1.2
+    or later; the daemon's certificate checked against `ca` (else
+    ``$QMGR_TLS_CA``, else the system's CAs) and its host name; a client
+    certificate `cert` with `key` (else ``$QMGR_TLS_CERT``/``$QMGR_TLS_KEY``)."""
+    ca = ca or os.environ.get("QMGR_TLS_CA") or None
+    cert = cert or os.environ.get("QMGR_TLS_CERT") or None
+    key = key or os.environ.get("QMGR_TLS_KEY") or None
+    if (cert is None) != (key is None):
+        raise ValueError("a client certificate needs its key, and a key its certificate")
+    try:
+        ctx = ssl.create_default_context(cafile=ca)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if cert is not None:
+            ctx.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as e:
+        raise ConnectionError("TLS: cannot load %s: %s" % (ca or cert or "the system's CAs", e)) from e
+    return ctx
+
+
+def _wrap_tls(sock: socket.socket, address: Address, context: Optional[ssl.SSLContext]) -> socket.socket:
+    """The TLS handshake on a connected socket; a certificate that cannot be
+    trusted is the daemon failing to prove who it is (AuthenticationError)."""
+    try:
+        return (context or tls_context()).wrap_socket(sock, server_hostname=address.host)
+    except ssl.SSLCertVerificationError as e:
+        sock.close()
+        raise AuthenticationError("TLS: the certificate of %s is not trusted: %s"
+                                  % (address.host, e.verify_message)) from e
+    except BaseException:
+        sock.close()
+        raise
+
+
+def open_socket(address: Address, timeout: Optional[float],
+                tls: Optional[ssl.SSLContext] = None) -> socket.socket:
+    """A connected stream socket, through TLS for a tls:// address (`tls`:
+    its context, else tls_context()); TCP_NODELAY since requests are small
+    frames that Nagle would otherwise hold back."""
     try:
         if address.path is not None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -165,6 +214,8 @@ def open_socket(address: Address, timeout: Optional[float]) -> socket.socket:
             return sock
         sock = socket.create_connection((address.host, address.port), timeout=timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
+        return _wrap_tls(sock, address, tls) if address.tls else sock
+    except AuthenticationError:
+        raise
     except OSError as e:
         raise ConnectionError("cannot connect to %s: %s" % (address, e.strerror or e)) from e

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hmac
 import os
 import socket
+import ssl
 import struct
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -48,11 +49,12 @@ Reply = Tuple[Any, Any]
 class Connection:
     """A socket to the daemon that has completed the handshake."""
 
-    def __init__(self, address: Address, authkey: bytes, timeout: Optional[float]) -> None:
+    def __init__(self, address: Address, authkey: bytes, timeout: Optional[float],
+                 tls: Optional[ssl.SSLContext] = None) -> None:
         self.address = address
         self._where = str(address)  # for messages
         self._timeout = timeout
-        self._sock = open_socket(address, timeout)
+        self._sock = open_socket(address, timeout, tls)
         self._packer = msgpack.Packer(use_bin_type=True)
         self._unpacker = msgpack.Unpacker(raw=False, strict_map_key=False,
                                           max_buffer_size=_MAX_FRAME)
@@ -87,7 +89,9 @@ class Connection:
         if self._end > self._start:
             return False
         try:
-            data = self._sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            # An SSLSocket takes no flags: peek at the bytes under TLS (an
+            # end of file looks the same).
+            data = socket.socket.recv(self._sock, 1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
         except BlockingIOError:
             return False
         except OSError:
@@ -105,14 +109,19 @@ class Connection:
         """Sends whole frames in one system call (usually)."""
         try:
             self._sock.sendall(data)
-        except BlockingIOError as e:
+        except (BlockingIOError, TimeoutError, ssl.SSLWantWriteError) as e:
             raise self._fail(ConnectionError("%s: send timed out" % self._where)) from e
         except OSError as e:
             raise self._fail(ConnectionError("%s: connection lost: %s" % (self._where, e.strerror or e))) from e
 
     def _set_rcvtimeo(self, seconds: Optional[float]) -> None:
         if seconds != self._rcvtimeo:
-            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(seconds))
+            if isinstance(self._sock, ssl.SSLSocket):
+                # Under TLS a kernel timeout would make ssl retry the read for
+                # ever: Python's own timeout polls before reading instead.
+                self._sock.settimeout(seconds)
+            else:
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(seconds))
             self._rcvtimeo = seconds
 
     def _make_room(self, need: int) -> None:
@@ -142,7 +151,7 @@ class Connection:
             first = False
             try:
                 n = self._sock.recv_into(self._view[self._end:], len(self._buf) - self._end)
-            except BlockingIOError:
+            except (BlockingIOError, TimeoutError):
                 continue  # the kernel's timeout: the loop re-checks the deadline
             except OSError as e:
                 raise self._fail(ConnectionError("%s: connection lost: %s"

@@ -35,7 +35,8 @@ import weakref
 from typing import (TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, List, Optional,
                     Sequence, Tuple, Union)
 
-from ._address import Address, AddressLike, KeyLike, resolve_addresses, resolve_authkey
+from ._address import (Address, AddressLike, KeyLike, resolve_addresses, resolve_authkey,
+                       tls_context)
 from ._wire import Connection, Reply
 from .errors import ConnectionError, Error, ProtocolError, error_from_wire
 from .proxies import BufProxy, QueueProxy, Serializer, Transform, check_serializer
@@ -80,7 +81,8 @@ class Client:
 
     def __init__(self, address: AddressLike = None, authkey: KeyLike = None,
                  timeout: Optional[float] = 30.0, reconnect: bool = False,
-                 serializer: Optional[Serializer] = None) -> None:
+                 serializer: Optional[Serializer] = None, tls_ca: Optional[str] = None,
+                 tls_cert: Optional[str] = None, tls_key: Optional[str] = None) -> None:
         if timeout is not None and timeout <= 0:
             raise ValueError("timeout must be positive or None")
         # Several addresses: a connection goes to the first that answers, and
@@ -91,6 +93,8 @@ class Client:
         self.reconnect = reconnect
         self.serializer = check_serializer(serializer)
         self._key = resolve_authkey(authkey)
+        self._tls = (tls_context(tls_ca, tls_cert, tls_key)
+                     if any(a.tls for a in self.addresses) else None)
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._closed = False
@@ -148,7 +152,7 @@ class Client:
         for k in range(n):
             address = self.addresses[(first + k) % n]
             try:
-                conn = Connection(address, self._key, self.timeout)
+                conn = Connection(address, self._key, self.timeout, self._tls)
             except ConnectionError as e:
                 last = e
                 continue
@@ -286,10 +290,16 @@ def _longest(waits: Iterable[Optional[float]]) -> Optional[float]:
 
 
 def connect(address: AddressLike = None, authkey: KeyLike = None, timeout: Optional[float] = 30.0,
-            reconnect: bool = False, serializer: Optional[Serializer] = None) -> Client:
+            reconnect: bool = False, serializer: Optional[Serializer] = None,
+            tls_ca: Optional[str] = None, tls_cert: Optional[str] = None,
+            tls_key: Optional[str] = None) -> Client:
     """Connects to qmgrd. `address`: ``(host, port)``, ``"host:port"``,
-    ``"[v6]:port"`` or ``"unix:/path"``; default ``$QMGR_ADDR``, else
-    127.0.0.1:50002. `authkey`: bytes or str; default the file
-    ``$QMGR_AUTHKEY_FILE``, else the daemon's default key file. `timeout`
-    bounds connecting and every reply beyond the call's own wait."""
-    return Client(address, authkey, timeout, reconnect, serializer)
+    ``"[v6]:port"``, ``"tls://host:port"`` or ``"unix:/path"``; default
+    ``$QMGR_ADDR``, else 127.0.0.1:50002. `authkey`: bytes or str; default the
+    file ``$QMGR_AUTHKEY_FILE``, else the daemon's default key file. `timeout`
+    bounds connecting and every reply beyond the call's own wait. For tls://
+    addresses, `tls_ca` is the CA to trust (else ``$QMGR_TLS_CA``, else the
+    system's), `tls_cert` and `tls_key` a client certificate (else
+    ``$QMGR_TLS_CERT`` and ``$QMGR_TLS_KEY``); the certificate must name the
+    host."""
+    return Client(address, authkey, timeout, reconnect, serializer, tls_ca, tls_cert, tls_key)
