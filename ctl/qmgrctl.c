@@ -160,7 +160,7 @@ int ctl_getopt(struct ctl *ctl, int argc, char **argv, const char *shortopts,
             return -1;
         if (opt == '?' || opt == ':')
             return stop(ctl, ctl_usage_error(ctl, "bad command line"));
-        if (!is_common(opt) || (shortopts[0] && strchr(shortopts, opt)))
+        if (!is_common(opt) || (opt < 0x100 && shortopts[0] && strchr(shortopts, opt)))
             return opt;
         int rc = common_option(ctl, opt);
         if (rc)

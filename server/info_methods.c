@@ -111,6 +111,7 @@ void m_stats(struct session *s, uint32_t msgid, struct params *p)
         PAIR_UINT("connections_rejected", srv->counters.connections_rejected),
         PAIR_UINT("handshakes_evicted", srv->counters.handshakes_evicted),
         PAIR_UINT("auth_failures", srv->counters.auth_failures),
+        PAIR_UINT("tls_handshake_failures", srv->counters.tls_handshake_failures),
         PAIR_UINT("protocol_errors", srv->counters.protocol_errors),
         PAIR_UINT("objects", HASH_CNT(hh, s->st->registry.by_name)),
         PAIR_UINT("journal_bytes", journal_size(srv->journal)),

@@ -18,7 +18,7 @@ struct endpoint {
 };
 
 /* getopt values of the long options without a letter. */
-enum { ENDPOINT_TLS_CA = 0x100, ENDPOINT_TLS_CERT, ENDPOINT_TLS_KEY };
+enum { ENDPOINT_TLS_CA = 0x1000, ENDPOINT_TLS_CERT, ENDPOINT_TLS_KEY }; /* above the programs' own */
 
 #define ENDPOINT_USAGE                                                              \
     "  -a, --addr ADDR        the daemon: host:port, [v6]:port, tls://host:port or\n" \

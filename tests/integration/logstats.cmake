@@ -1,8 +1,9 @@
 # The log-statistics pipeline (examples/logstats) end to end against a real
 # qmgrd: exact totals in the dumper's database, also with a worker SIGKILLed
-# mid-batch, checked against an independent recount in Python.
+# mid-batch and through a tls:// listener, checked against an independent
+# recount in Python.
 if(TARGET qmgr-logstats-worker)
-  foreach(suite TestExactTotals TestWorkerKilled TestEdgeLines)
+  foreach(suite TestExactTotals TestExactTotalsOverTLS TestWorkerKilled TestEdgeLines)
     add_test(NAME integration.logstats.${suite}
              COMMAND ${Python3_EXECUTABLE} -m unittest -v test_logstats.${suite}
              WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})

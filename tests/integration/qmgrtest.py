@@ -581,6 +581,7 @@ class Daemon:
         m = self.wait_log(LISTEN_RE if plain else TLS_LISTEN_RE, STARTUP_TIMEOUT,
                           what="the 'listening on' line")
         self.port = int(m.group(1))
+        self.port_is_tls = not plain
         self.tls_port = None
         if "tls://" in str(self.options.get("listen", "")):
             self.tls_port = int(self.wait_log(TLS_LISTEN_RE, STARTUP_TIMEOUT).group(1))
@@ -640,6 +641,8 @@ class Daemon:
             "running" if self.alive() else "exited with %r" % self.proc.poll(), self.log_tail()))
 
     def client(self, key=None, **kw):
+        if self.port_is_tls and "tls" not in kw:
+            kw["tls"] = tls_client_context()
         return Client(self.port, self.key if key is None else key, **kw)
 
     def signal(self, sig):

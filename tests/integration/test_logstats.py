@@ -25,7 +25,7 @@ import tempfile
 import threading
 import unittest
 
-from qmgrtest import SCALE, Daemon, wait_stat, wait_until
+from qmgrtest import SCALE, Daemon, test_pki, wait_stat, wait_until
 
 PRODUCER = os.environ.get("LOGSTATS_PRODUCER")
 WORKER = os.environ.get("LOGSTATS_WORKER")
@@ -163,6 +163,8 @@ class Proc:
 
 
 class PipelineTest(unittest.TestCase):
+    DAEMON_OPTIONS = {}
+
     @classmethod
     def setUpClass(cls):
         if not (PRODUCER and WORKER and DUMPER):
@@ -181,15 +183,18 @@ class PipelineTest(unittest.TestCase):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def setUp(self):
-        self.d = Daemon(log_level="info")
+        self.d = Daemon(log_level="info", **self.DAEMON_OPTIONS)
         self.addCleanup(self.d.cleanup)
         self.db = os.path.join(self.d.tmp, "stats.db")
         self.procs = []
         self.addCleanup(self.kill_all)
-        self.env = dict(os.environ, QMGR_ADDR="127.0.0.1:%d" % self.d.port,
-                        QMGR_AUTHKEY_FILE=self.d.keyfile)
+        self.env = dict(os.environ, QMGR_ADDR=self.addr(), QMGR_AUTHKEY_FILE=self.d.keyfile)
         self.obs = self.d.client()
         self.addCleanup(self.obs.close)
+
+    def addr(self):
+        """Where the programs connect."""
+        return "127.0.0.1:%d" % self.d.port
 
     def kill_all(self):
         for p in self.procs:
@@ -204,12 +209,14 @@ class PipelineTest(unittest.TestCase):
         # The dumper finds the daemon through -c: a client config of its own.
         conf = os.path.join(self.d.tmp, "client.conf")
         with open(conf, "w") as f:
-            f.write("[qmgrd]\nlisten = 127.0.0.1:%d\nauthkey_file = %s\n" % (
-                self.d.port, self.d.keyfile))
+            f.write("[qmgrd]\nlisten = %s\nauthkey_file = %s\n" % (self.addr(), self.d.keyfile))
+            for k in ("tls_cert", "tls_key"):   # a config with tls:// names them
+                if k in self.DAEMON_OPTIONS:
+                    f.write("%s = %s\n" % (k, self.DAEMON_OPTIONS[k]))
         return self.start([DUMPER, "-c", conf, "--db", self.db, "--interval", "0.2"])
 
     def start_workers(self, *extra):
-        return self.start([WORKER, "-a", "127.0.0.1:%d" % self.d.port, "-k", self.d.keyfile,
+        return self.start([WORKER, "-a", self.addr(), "-k", self.d.keyfile,
                            "--top-clients", str(TOP_CLIENTS)] + list(extra))
 
     def run_producer(self, producer):
@@ -266,6 +273,30 @@ class TestExactTotals(PipelineTest):
         top_path = max((k for k in self.expected if k.startswith("path:") and k.endswith(":req")),
                        key=lambda k: self.expected[k])
         self.assertIn(top_path[len("path:"):-len(":req")], report.stdout)
+
+
+class TestExactTotalsOverTLS(PipelineTest):
+    """The pipeline through a tls:// listener: the producer and the workers
+    are given the CA with --tls-ca, the dumper through $QMGR_TLS_CA."""
+
+    DAEMON_OPTIONS = dict(listen="tls://127.0.0.1:0", tls_cert=test_pki()["server.pem"],
+                          tls_key=test_pki()["server.key"])
+
+    def addr(self):
+        return "tls://127.0.0.1:%d" % self.d.port
+
+    def test_exact_totals_over_tls(self):
+        ca = test_pki()["ca.pem"]
+        self.env["QMGR_TLS_CA"] = ca
+        self.start_dumper()
+        del self.env["QMGR_TLS_CA"]
+        self.start_workers("-j", "2", "--tls-ca", ca)
+        lines, batches = self.run_producer(self.start(
+            [PRODUCER, "--generate", str(LINES), "--seed", str(SEED), "--tls-ca", ca,
+             "--malformed-ppm", str(MALFORMED_PPM), "--batch", str(BATCH)]))
+        self.assertEqual((lines, batches), (LINES, LINES // BATCH))
+        self.stop_all()
+        self.assert_exact(self.expected)
 
 
 class TestWorkerKilled(PipelineTest):
