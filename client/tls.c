@@ -17,6 +17,7 @@
 #include "client/internal.h"
 #include "client/wait.h"
 #include "common/clock.h"
+#include "proto/tls_error.h"
 
 static const char *env_value(const char *name)
 {
@@ -53,22 +54,10 @@ int qmgr_set_tls(qmgr_conn *c, const char *ca_file, const char *cert_file, const
     return QMGR_OK;
 }
 
-/* OpenSSL's reason for the last failure (cleared), or the socket's errno. */
-static const char *last_error(char *buf, size_t len)
-{
-    unsigned long e = ERR_get_error();
-    if (e)
-        ERR_error_string_n(e, buf, len);
-    else
-        snprintf(buf, len, "%s", errno ? strerror(errno) : "the connection was closed");
-    ERR_clear_error();
-    return buf;
-}
-
 static int context_failed(struct qmgr_conn *c, SSL_CTX *ctx, const char *what, const char *path)
 {
     char why[256];
-    last_error(why, sizeof why);
+    tls_error_string(why, sizeof why);
     SSL_CTX_free(ctx);
     return conn_fail(c, QMGR_EINVAL, "TLS: %s %s: %s", what, path ? path : "", why);
 }
@@ -188,7 +177,7 @@ static int handshake_failed(struct qmgr_conn *c, const char *host)
         conn_fail(c, code, "TLS: the certificate of %s is not trusted: %s", host,
                   X509_verify_cert_error_string(verify));
     } else {
-        conn_fail(c, code, "TLS handshake with %s: %s", host, last_error(why, sizeof why));
+        conn_fail(c, code, "TLS handshake with %s: %s", host, tls_error_string(why, sizeof why));
     }
     wire_drop(c, code, c->error);
     return code;
@@ -274,7 +263,7 @@ ssize_t tls_recv(struct qmgr_conn *c, void *p, size_t n, double deadline, bool b
             int e = SSL_get_error(c->tls.ssl, rc);
             bool closed = e == SSL_ERROR_ZERO_RETURN ||
                           (e == SSL_ERROR_SYSCALL && errno == 0 && ERR_peek_error() == 0);
-            *why = closed ? NULL : last_error(c->tls.why, sizeof c->tls.why);
+            *why = closed ? NULL : tls_error_string(c->tls.why, sizeof c->tls.why);
             return -1;
         }
         if (!block)
@@ -300,7 +289,7 @@ ssize_t tls_send(struct qmgr_conn *c, const void *p, size_t n, short *wait_for, 
     *wait_for = wanted_events(c->tls.ssl, rc);
     if (*wait_for)
         return 0;
-    *why = last_error(c->tls.why, sizeof c->tls.why);
+    *why = tls_error_string(c->tls.why, sizeof c->tls.why);
     return -1;
 }
 

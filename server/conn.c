@@ -21,11 +21,12 @@
 #include "common/clock.h"
 #include "proto/errors.h"
 #include "proto/frame.h"
+#include "proto/tls_error.h"
 #include "server.h"
 
-/* Failures a peer can cause at will are logged at most this often. */
 static void continue_tls_handshake(struct conn *c);
 
+/* Failures a peer can cause at will are logged at most this often. */
 static struct log_ratelimit peer_fault_log = LOG_RATELIMIT_INIT(10.0, 20);
 
 static struct conn *conn_of(struct session *s)
@@ -394,7 +395,7 @@ static void read_next_turn(struct conn *c)
 static void tls_failed(struct conn *c, const char *during)
 {
     char why[256], line[320];
-    tls_last_error(why, sizeof why);
+    tls_error_string(why, sizeof why);
     snprintf(line, sizeof line, "%s: %s", during, why);
     conn_close(c, line);
 }

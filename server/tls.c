@@ -1,5 +1,7 @@
 #include "tls.h"
 
+#include "proto/tls_error.h"
+
 #include <errno.h>
 #include <openssl/err.h>
 #include <stdio.h>
@@ -8,22 +10,11 @@
 /* Client certificates and session resumption go together only with an id. */
 static const unsigned char SESSION_ID_CONTEXT[] = "qmgrd";
 
-const char *tls_last_error(char *buf, size_t len)
-{
-    unsigned long e = ERR_get_error();
-    if (e)
-        ERR_error_string_n(e, buf, len);
-    else
-        snprintf(buf, len, "%s", errno ? strerror(errno) : "connection reset");
-    ERR_clear_error();
-    return buf;
-}
-
 /* Frees ctx and returns NULL, with why in err. */
 static SSL_CTX *fail(SSL_CTX *ctx, char *err, size_t errlen, const char *what, const char *path)
 {
     char why[256];
-    snprintf(err, errlen, "%s %s: %s", what, path, tls_last_error(why, sizeof why));
+    snprintf(err, errlen, "%s %s: %s", what, path, tls_error_string(why, sizeof why));
     SSL_CTX_free(ctx);
     return NULL;
 }

@@ -19,7 +19,7 @@ enum tls_io {
     TLS_IO_WANT_READ,  /* the socket must be readable first */
     TLS_IO_WANT_WRITE, /* the socket must be writable first */
     TLS_IO_CLOSED,     /* the peer closed the connection */
-    TLS_IO_FAILED,     /* a TLS or socket error: tls_last_error() says which */
+    TLS_IO_FAILED,     /* a TLS or socket error: tls_error_string() says which */
 };
 
 /* A server context from c's tls_cert, tls_key and tls_ca; NULL with why in err. */
@@ -32,8 +32,5 @@ enum tls_io tls_read(SSL *ssl, void *p, size_t n, size_t *got);
 enum tls_io tls_write(SSL *ssl, const void *p, size_t n, size_t *put);
 /* Sends close_notify if it can at once, then frees the session. */
 void tls_session_free(SSL *ssl);
-/* OpenSSL's reason for the last failure on this thread (cleared), or the
- * socket's errno. */
-const char *tls_last_error(char *buf, size_t len);
 
 #endif
