@@ -34,6 +34,7 @@
 enum conn_state { CONN_HANDSHAKE, CONN_READY, CONN_CLOSING, CONN_CLOSED };
 
 struct server;
+struct metrics;
 
 struct conn {
     struct session session; /* the client's part in the state; id is the connection's */
@@ -75,6 +76,7 @@ struct server {
     struct event *tick;      /* once a second: journal upkeep, STATUS= */
     struct journal *journal; /* NULL: journal = off */
     struct cluster *cluster; /* NULL: store = memory */
+    struct metrics *metrics; /* NULL: metrics_listen unset */
     /* Cluster mode: the connections' buffers, outside the replicated state
      * (whose memory must be the same in every replica). */
     struct memory transport_memory;
