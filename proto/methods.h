@@ -39,4 +39,9 @@
 /* Every method name, for code that needs the names only. */
 #define QMGR_METHOD_NAME(name, id, params, changes) name,
 
+/* A method's row in the table (QMGR_METHOD_<id>), e.g. to index counters
+ * by method; QMGR_METHOD_COUNT rows in all. */
+#define QMGR_METHOD_INDEX(name, id, params, changes) QMGR_METHOD_##id,
+enum qmgr_method_index { QMGR_METHODS(QMGR_METHOD_INDEX) QMGR_METHOD_COUNT };
+
 #endif

@@ -155,6 +155,11 @@ uint64_t cluster_frontend_id(const struct cluster *cl)
     return cl->id;
 }
 
+uint64_t cluster_log_applied(const struct cluster *cl)
+{
+    return cl->applied;
+}
+
 bool cluster_request(struct cluster *cl, struct session *s, const uint8_t *frame, size_t len,
                      double now)
 {

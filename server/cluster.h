@@ -28,6 +28,8 @@ void cluster_free(struct cluster *cl);
 
 /* This front end's id (the log position of its join); 0 until it joined. */
 uint64_t cluster_frontend_id(const struct cluster *cl);
+/* The log position this replica applied last (log_applied in stats). */
+uint64_t cluster_log_applied(const struct cluster *cl);
 /* An id for a new connection's session: unique in the whole cluster. */
 uint64_t cluster_new_session_id(struct cluster *cl);
 

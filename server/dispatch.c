@@ -19,6 +19,7 @@ struct method {
 #define METHOD_ROW(name, id, params, changes) {name, sizeof(name) - 1, params, m_##id, changes},
 static const struct method methods[] = {QMGR_METHODS(METHOD_ROW)};
 #undef METHOD_ROW
+_Static_assert(ARRAY_LEN(methods) == QMGR_METHOD_COUNT, "a row per QMGR_METHOD_<id>");
 
 static const struct method *find_method(const char *name, uint32_t len)
 {
@@ -34,10 +35,20 @@ const char *dispatch_params_spec(const char *method, uint32_t len)
     return m ? m->params : NULL;
 }
 
+/* Counts a request of s against counter; a replica counts only its own
+ * connections' requests, as `ops` in stats does. */
+static void count_request(const struct session *s, uint64_t *counter)
+{
+    if (!s->remote)
+        (*counter)++;
+}
+
 static void call_accessor(struct session *s, const struct rpc_request *req)
 {
+    struct request_counts *counts = &s->st->requests;
     const struct object *o =
         registry_find_accessor(&s->st->registry, req->method, req->method_len);
+    count_request(s, o ? &counts->accessor : &counts->unknown);
     if (!o) {
         reply_error(s, req->msgid, PROTO_ENOMETHOD, NULL);
         return;
@@ -59,6 +70,7 @@ void dispatch_request(struct session *s, const struct rpc_request *req)
         call_accessor(s, req);
         return;
     }
+    count_request(s, &s->st->requests.by_method[m - methods]);
     struct params p;
     const char *detail;
     int rc = params_parse(&s->st->registry, m->params, req, &p, &detail);

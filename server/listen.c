@@ -77,16 +77,6 @@ void format_sockaddr(char *out, size_t outlen, const struct sockaddr *addr)
     }
 }
 
-static void describe_bound(struct listener *l, int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    char bound[sizeof l->addr - sizeof ADDRESS_TLS_PREFIX] = "?";
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-        format_sockaddr(bound, sizeof bound, (struct sockaddr *)&ss);
-    snprintf(l->addr, sizeof l->addr, "%s%s", l->tls ? ADDRESS_TLS_PREFIX : "", bound);
-}
-
 /* Splits "host:port" or "[v6]:port" in place. */
 static bool split_host_port(char *addr, char **host, char **port)
 {
@@ -106,14 +96,22 @@ static bool split_host_port(char *addr, char **host, char **port)
     return **port != '\0';
 }
 
-static int bind_tcp(struct listener *l, const char *listen_addr)
+static void describe_bound_socket(int fd, char *bound, size_t boundlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    snprintf(bound, boundlen, "?");
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+        format_sockaddr(bound, boundlen, (struct sockaddr *)&ss);
+}
+
+int listen_tcp(const char *what, const char *addr, int backlog, char *bound, size_t boundlen)
 {
     char buf[256];
     char *host, *port;
-    snprintf(buf, sizeof buf, "%s", listen_addr);
+    snprintf(buf, sizeof buf, "%s", addr);
     if (!split_host_port(buf, &host, &port)) {
-        log_err("listen: cannot parse address '%s' (host:port, [v6]:port or unix:/path)",
-                listen_addr);
+        log_err("%s: cannot parse address '%s' (host:port or [v6]:port)", what, addr);
         return -1;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
@@ -121,7 +119,7 @@ static int bind_tcp(struct listener *l, const char *listen_addr)
     struct addrinfo *res;
     int rc = getaddrinfo(*host ? host : NULL, port, &hints, &res);
     if (rc != 0) {
-        log_err("listen: %s: %s", listen_addr, gai_strerror(rc));
+        log_err("%s: %s: %s", what, addr, gai_strerror(rc));
         return -1;
     }
     int fd = -1;
@@ -131,19 +129,28 @@ static int bind_tcp(struct listener *l, const char *listen_addr)
             continue;
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-            log_err("listen: bind %s: %s", listen_addr, strerror(errno));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, backlog) != 0) {
+            log_err("%s: bind %s: %s", what, addr, strerror(errno));
             close(fd);
             fd = -1;
         }
     }
     freeaddrinfo(res);
     if (fd >= 0)
-        describe_bound(l, fd);
+        describe_bound_socket(fd, bound, boundlen);
     return fd;
 }
 
-static int bind_unix(struct listener *l, const char *path)
+static int listen_tcp_listener(struct listener *l, const char *listen_addr)
+{
+    char bound[sizeof l->addr - sizeof ADDRESS_TLS_PREFIX];
+    int fd = listen_tcp("listen", listen_addr, LISTEN_BACKLOG, bound, sizeof bound);
+    if (fd >= 0)
+        snprintf(l->addr, sizeof l->addr, "%s%s", l->tls ? ADDRESS_TLS_PREFIX : "", bound);
+    return fd;
+}
+
+static int listen_unix(struct listener *l, const char *path)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof sun.sun_path) {
@@ -155,7 +162,8 @@ static int bind_unix(struct listener *l, const char *path)
     if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
         unlink(path); /* a stale socket from an earlier run */
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 ||
+        listen(fd, LISTEN_BACKLOG) != 0) {
         log_err("listen: %s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
@@ -168,14 +176,9 @@ static int bind_unix(struct listener *l, const char *path)
 static bool listen_on(struct listener *l, const char *addr)
 {
     bool is_unix = strncmp(addr, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0;
-    int fd = is_unix ? bind_unix(l, addr + strlen(UNIX_PREFIX)) : bind_tcp(l, addr);
+    int fd = is_unix ? listen_unix(l, addr + strlen(UNIX_PREFIX)) : listen_tcp_listener(l, addr);
     if (fd < 0)
         return false;
-    if (listen(fd, LISTEN_BACKLOG) != 0) {
-        log_err("listen: %s: %s", addr, strerror(errno));
-        close(fd);
-        return false;
-    }
     l->ev = evconnlistener_new(l->srv->base, on_accept, l,
                                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
     if (!l->ev) {

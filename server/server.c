@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "metrics.h"
 #include "restore.h"
 #include "server.h"
 
@@ -106,6 +107,7 @@ static void reload(struct server *srv)
     if (strcmp(fresh.listen, srv->config.listen) != 0)
         log_warn("reload: listen changed; it takes effect at the next start");
     reload_tls(srv, &fresh);
+    metrics_check_reload(srv, &fresh);
     if (srv->cluster) {
         /* Objects and limits must be the same in every replica: they change
          * with a restart of every front end, not with one's reload. */
@@ -378,6 +380,8 @@ bool server_init(struct server *srv, struct config *config, const char *config_p
     }
     if (!open_tls(srv) || !server_listen(srv))
         return false;
+    if (!metrics_open(srv))
+        return false;
     return srv->config.store == STORE_MEMORY || open_cluster(srv);
 }
 
@@ -413,6 +417,7 @@ void server_free(struct server *srv)
     srv->cluster = NULL;
     finish_turn(srv);
     server_unlisten(srv);
+    metrics_close(srv);
     journal_close(srv->journal);
     state_free(&srv->state);
     for (size_t i = 0; i < sizeof srv->signals / sizeof srv->signals[0]; i++)

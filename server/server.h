@@ -35,6 +35,7 @@
 enum conn_state { CONN_HANDSHAKE, CONN_READY, CONN_CLOSING, CONN_CLOSED };
 
 struct server;
+struct metrics;
 
 struct conn {
     struct session session; /* the client's part in the state; id is the connection's */
@@ -94,6 +95,7 @@ struct server {
     struct event *tick;      /* once a second: journal upkeep, STATUS= */
     struct journal *journal; /* NULL: journal = off */
     struct cluster *cluster; /* NULL: store = memory */
+    struct metrics *metrics; /* NULL: metrics_listen unset */
     /* Cluster mode: the connections' buffers, outside the replicated state
      * (whose memory must be the same in every replica). */
     struct memory transport_memory;
@@ -138,6 +140,9 @@ void server_unlisten(struct server *srv);
 void server_accepting(struct server *srv, bool on);
 /* host:port, [v6]:port, or "unix". */
 void format_sockaddr(char *out, size_t outlen, const struct sockaddr *addr);
+/* A non-blocking listening TCP socket on "host:port" or "[v6]:port", with
+ * the address as bound in bound; -1, logged as what's, when there is none. */
+int listen_tcp(const char *what, const char *addr, int backlog, char *bound, size_t boundlen);
 
 /* conn.c */
 void conn_accept(struct listener *l, int fd, const struct sockaddr *addr);

@@ -58,6 +58,15 @@ struct session {
     uint64_t log_pending; /* cluster mode: request bytes sent to the log, not yet back */
 };
 
+/* Requests this daemon's own sessions made, by what they named (for the
+ * metrics; a replica does not count another front end's sessions, so
+ * these are not part of what replicas must agree on). */
+struct request_counts {
+    uint64_t by_method[QMGR_METHOD_COUNT]; /* the rows of proto/methods.h */
+    uint64_t accessor;                     /* an object's accessor (get_<name>) */
+    uint64_t unknown;                      /* neither: answered ENOMETHOD */
+};
+
 /* What the state asks of the program around it. */
 struct state_env {
     /* A reply was added to s->out (count its memory, schedule a write). */
@@ -85,6 +94,7 @@ struct state {
      * type. A replay sets its own, for objects no longer configured. */
     struct object *(*resolve)(void *ctx, const char *name, size_t len, enum object_type type);
     void *resolve_ctx;
+    struct request_counts requests;
 };
 
 /* state.c */
