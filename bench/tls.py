@@ -25,14 +25,17 @@ import cluster as cluster_bench  # noqa: E402  (its pipeline())
 import run as bench_run  # noqa: E402
 import tlscerts  # noqa: E402
 
+# The rows of bench/run.py, plus bigger items.
 WORKLOADS = {
     "put+get, 1 conn, sync": ["-w", "putget", "-c", "1", "-P", "1", "-n", "200000", "-t", "3"],
     "put+get, 1 conn, 64 in flight": ["-w", "putget", "-c", "1", "-P", "64", "-n", "4000000",
                                       "-t", "3"],
-    "batch 64, 4 calls in flight": ["-w", "batch", "-c", "1", "-P", "64", "-W", "4",
-                                    "-n", "20000000", "-t", "3"],
-    "batch 64 of 1 KiB items": ["-w", "batch", "-c", "1", "-P", "64", "-W", "4", "-d", "1024",
-                                "-n", "20000000", "-t", "3"],
+    "batch 64, 1 conn": ["-w", "batch", "-c", "1", "-P", "64", "-n", "12000000", "-t", "3"],
+    "batch 64, 4 conns": ["-w", "batch", "-c", "4", "-P", "64", "-n", "12000000", "-t", "3"],
+    "batch 64, 1 conn, 16 calls in flight": ["-w", "batch", "-c", "1", "-P", "64", "-W", "16",
+                                             "-n", "60000000", "-t", "3"],
+    "batch 64 of 1 KiB items, 1 conn": ["-w", "batch", "-c", "1", "-P", "64", "-d", "1024",
+                                        "-n", "12000000", "-t", "3"],
 }
 
 

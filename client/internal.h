@@ -95,6 +95,7 @@ struct tls_client {
     struct ssl_ctx_st *ctx;  /* made at the first TLS connect */
     struct ssl_st *ssl;      /* the session of the socket; NULL: plain */
     struct bio_method_st *bio_method;
+    bool wait_on_read;       /* the socket read waits (SO_RCVTIMEO bounds it) */
     char why[256];           /* the last TLS error */
 };
 
@@ -182,9 +183,9 @@ void wire_drop(struct qmgr_conn *c, int code, const char *why);
  * certificate names host. On failure the connection is dropped. */
 int tls_start(struct qmgr_conn *c, const char *host);
 /* SSL_read of up to n bytes: > 0, 0 when nothing came (at once unless
- * block, else by deadline), -1 when the connection ended (*why NULL: the
- * daemon closed it). */
-ssize_t tls_recv(struct qmgr_conn *c, void *p, size_t n, double deadline, bool block,
+ * block; blocking, within the socket's SO_RCVTIMEO), -1 when the connection
+ * ended (*why NULL: the daemon closed it). deadline bounds a wait to write. */
+ssize_t tls_recv(struct qmgr_conn *c, void *p, size_t n, bool block, double deadline,
                  const char **why);
 /* SSL_write: > 0 bytes taken, 0 to retry once *wait_for (POLLIN or POLLOUT)
  * is ready, -1 on failure (*why). */

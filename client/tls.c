@@ -1,6 +1,8 @@
 /*
  * TLS to "tls://" addresses (docs/tls.md): OpenSSL on the connection's
- * socket, made non-blocking so that wire.c keeps its deadlines with poll.
+ * socket, which stays as wire.c uses it for plain connections: blocking,
+ * with a read that waits only when asked to (bounded by SO_RCVTIMEO) and
+ * writes that never wait (wire.c polls), through a socket BIO of our own.
  * The daemon's certificate must chain to the CA given (qmgr_set_tls,
  * $QMGR_TLS_CA, else the system's) and name the address's host.
  */
@@ -88,6 +90,8 @@ static int make_context(struct qmgr_conn *c)
         return context_failed(c, NULL, "cannot create a context", NULL);
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    /* One read(2) for every record that came; tls_recv drains what it holds. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     const char *ca = option_or_env(c->tls.ca, "QMGR_TLS_CA");
@@ -101,27 +105,46 @@ static int make_context(struct qmgr_conn *c)
     return QMGR_OK;
 }
 
+static bool would_block(void)
+{
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
+
 /* OpenSSL writes with write(2), which raises SIGPIPE on a closed socket;
- * the library promises never to (qmgr.h). Its socket BIO with send(2). */
+ * the library promises never to (qmgr.h). Writes never wait, as wire.c's. */
 static int write_nosignal(BIO *b, const char *data, int len)
 {
     int fd = -1;
     BIO_get_fd(b, &fd);
     BIO_clear_retry_flags(b);
-    ssize_t n = send(fd, data, (size_t)len, MSG_NOSIGNAL);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    ssize_t n = send(fd, data, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && would_block())
         BIO_set_retry_write(b);
     return (int)n;
 }
 
-static BIO_METHOD *socket_method_nosignal(void)
+/* A read waits (up to SO_RCVTIMEO) only while tls.wait_on_read is set:
+ * one system call for a reply, as on a plain socket. */
+static int read_flagged(BIO *b, char *buf, int len)
+{
+    const struct tls_client *t = BIO_get_data(b);
+    int fd = -1;
+    BIO_get_fd(b, &fd);
+    BIO_clear_retry_flags(b);
+    ssize_t n = recv(fd, buf, (size_t)len, t->wait_on_read ? 0 : MSG_DONTWAIT);
+    if (n < 0 && would_block())
+        BIO_set_retry_read(b);
+    return (int)n;
+}
+
+static BIO_METHOD *socket_method(void)
 {
     const BIO_METHOD *base = BIO_s_socket();
     BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOCKET, "qmgr socket");
     if (!m)
         return NULL;
     BIO_meth_set_write(m, write_nosignal);
-    BIO_meth_set_read(m, BIO_meth_get_read(base));
+    BIO_meth_set_read(m, read_flagged);
     BIO_meth_set_puts(m, BIO_meth_get_puts(base));
     BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(base));
     BIO_meth_set_create(m, BIO_meth_get_create(base));
@@ -148,7 +171,7 @@ static int session_failed(struct qmgr_conn *c, const char *why)
 static int new_session(struct qmgr_conn *c, const char *host)
 {
     struct tls_client *t = &c->tls;
-    if (!t->bio_method && !(t->bio_method = socket_method_nosignal()))
+    if (!t->bio_method && !(t->bio_method = socket_method()))
         return session_failed(c, "out of memory");
     BIO *bio = BIO_new(t->bio_method);
     t->ssl = SSL_new(t->ctx);
@@ -157,6 +180,8 @@ static int new_session(struct qmgr_conn *c, const char *host)
         return session_failed(c, "out of memory");
     }
     BIO_set_fd(bio, c->fd, BIO_NOCLOSE);
+    BIO_set_data(bio, t);
+    t->wait_on_read = false;
     SSL_set_bio(t->ssl, bio, bio);
     SSL_set_connect_state(t->ssl);
     if (!expect_host(t->ssl, host))
@@ -183,12 +208,6 @@ static int handshake_failed(struct qmgr_conn *c, const char *host)
     return code;
 }
 
-static bool set_nonblocking(int fd)
-{
-    int flags = fcntl(fd, F_GETFL);
-    return flags >= 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
-}
-
 int tls_start(struct qmgr_conn *c, const char *host)
 {
     if (!c->tls.ctx) {
@@ -197,11 +216,6 @@ int tls_start(struct qmgr_conn *c, const char *host)
             wire_drop(c, rc, c->error);
             return rc;
         }
-    }
-    if (!set_nonblocking(c->fd)) {
-        conn_fail(c, QMGR_ECONN, "fcntl: %s", strerror(errno));
-        wire_drop(c, QMGR_ECONN, c->error);
-        return QMGR_ECONN;
     }
     int rc = new_session(c, host);
     if (rc)
@@ -240,25 +254,27 @@ static short wanted_events(SSL *ssl, int rc)
     }
 }
 
-ssize_t tls_recv(struct qmgr_conn *c, void *p, size_t n, double deadline, bool block,
+ssize_t tls_recv(struct qmgr_conn *c, void *p, size_t n, bool block, double deadline,
                  const char **why)
 {
     size_t got = 0;
     for (;;) {
         size_t one;
-        ERR_clear_error();
-        errno = 0;
+        errno = 0; /* the error queue is empty: every failure empties it */
+        c->tls.wait_on_read = block && got == 0;
         int rc = SSL_read_ex(c->tls.ssl, (char *)p + got, n - got, &one);
         if (rc == 1) {
             got += one;
-            if (got == n)
+            /* What OpenSSL holds is taken now: a caller may poll next. */
+            if (got == n || !SSL_has_pending(c->tls.ssl))
                 return (ssize_t)got;
-            block = false; /* take what is there, then return */
             continue;
         }
         if (got > 0)
             return (ssize_t)got;
         short ev = wanted_events(c->tls.ssl, rc);
+        if (ev == POLLIN)
+            return 0; /* nothing yet, or SO_RCVTIMEO: the caller checks its deadline */
         if (!ev) {
             int e = SSL_get_error(c->tls.ssl, rc);
             bool closed = e == SSL_ERROR_ZERO_RETURN ||
@@ -266,9 +282,8 @@ ssize_t tls_recv(struct qmgr_conn *c, void *p, size_t n, double deadline, bool b
             *why = closed ? NULL : tls_error_string(c->tls.why, sizeof c->tls.why);
             return -1;
         }
-        if (!block)
-            return 0;
-        int w = wait_fd(c->fd, ev, deadline);
+        /* A read that must write first (a key update): wait until it can. */
+        int w = wait_fd(c->fd, POLLOUT, deadline);
         if (w == 0)
             return 0;
         if (w < 0) {
@@ -281,7 +296,6 @@ ssize_t tls_recv(struct qmgr_conn *c, void *p, size_t n, double deadline, bool b
 ssize_t tls_send(struct qmgr_conn *c, const void *p, size_t n, short *wait_for, const char **why)
 {
     size_t put;
-    ERR_clear_error();
     errno = 0;
     int rc = SSL_write_ex(c->tls.ssl, p, n, &put);
     if (rc == 1)

@@ -97,10 +97,11 @@ static const struct recv_wait NO_WAIT = {false, 0};
 
 /* One recv into p; > 0 bytes, 0 when nothing came (at once, or by the
  * deadline), or a QMGR_E* code (the connection is dropped). */
-static ssize_t recv_some_tls(struct qmgr_conn *c, void *p, size_t n, struct recv_wait wait)
+/* One SSL_read: as recv_some, through TLS. */
+static ssize_t recv_tls(struct qmgr_conn *c, void *p, size_t n, struct recv_wait wait)
 {
     const char *why = NULL;
-    ssize_t got = tls_recv(c, p, n, wait.deadline, wait.block, &why);
+    ssize_t got = tls_recv(c, p, n, wait.block, wait.deadline, &why);
     if (got >= 0)
         return got;
     if (!why)
@@ -112,11 +113,15 @@ static ssize_t recv_some_tls(struct qmgr_conn *c, void *p, size_t n, struct recv
 
 static ssize_t recv_some(struct qmgr_conn *c, void *p, size_t n, struct recv_wait wait)
 {
-    if (c->tls.ssl)
-        return recv_some_tls(c, p, n, wait);
     for (;;) {
         if (wait.block && !set_receive_timeout(c, wait.deadline))
             return 0;
+        if (c->tls.ssl) {
+            ssize_t got = recv_tls(c, p, n, wait);
+            if (got != 0 || !wait.block)
+                return got;
+            continue; /* SO_RCVTIMEO: the next pass checks the deadline */
+        }
         ssize_t got = recv(c->fd, p, n, wait.block ? 0 : MSG_DONTWAIT);
         if (got > 0)
             return got;

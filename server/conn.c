@@ -25,6 +25,7 @@
 #include "server.h"
 
 static void continue_tls_handshake(struct conn *c);
+static void read_next_turn(struct conn *c);
 
 /* Failures a peer can cause at will are logged at most this often. */
 static struct log_ratelimit peer_fault_log = LOG_RATELIMIT_INIT(10.0, 20);
@@ -388,7 +389,7 @@ static bool reserve_input(struct conn *c)
 static void read_next_turn(struct conn *c)
 {
     static const struct timeval now = {0, 0};
-    if (!c->read_paused && SSL_pending(c->ssl) > 0)
+    if (!c->read_paused && SSL_has_pending(c->ssl))
         event_add(c->read_again, &now);
 }
 
@@ -694,6 +695,9 @@ static void continue_tls_handshake(struct conn *c)
         log_debug("client %llu (%s): TLS %s", (unsigned long long)conn_id(c), c->peer,
                   SSL_get_version(c->ssl));
         send_challenge(c);
+        /* Read ahead with the handshake's last flight: the client's first
+         * bytes may be in OpenSSL already. */
+        read_next_turn(c);
         return;
     case TLS_IO_WANT_READ:
         event_del(c->write_ev);

@@ -27,7 +27,7 @@ SSL_CTX *tls_context_new(const struct config *c, char *err, size_t errlen);
 /* A server-side session on fd, or NULL. */
 SSL *tls_session_new(SSL_CTX *ctx, int fd);
 enum tls_io tls_handshake(SSL *ssl);
-/* Reads up to n bytes, several records if they are there. */
+/* Reads up to n bytes: the records OpenSSL holds, with one read of the socket. */
 enum tls_io tls_read(SSL *ssl, void *p, size_t n, size_t *got);
 enum tls_io tls_write(SSL *ssl, const void *p, size_t n, size_t *put);
 /* Sends close_notify if it can at once, then frees the session. */
