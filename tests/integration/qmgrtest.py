@@ -533,6 +533,8 @@ class Daemon:
         self.args = args
         self.proc = None
         self.port = None
+        self.port_is_tls = False
+        self.tls_port = None
         self.lines = []
         self.lines_cv = threading.Condition()
         self.reader = None
