@@ -6,6 +6,7 @@
 set(qmgr_cluster_suites
   test_cluster.TestAcrossFrontends
   test_cluster.TestFaults
+  test_cluster.TestLeaderKill
   test_cluster.TestCutOff
   test_cluster.TestSnapshots
 )
