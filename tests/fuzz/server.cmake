@@ -17,6 +17,8 @@ set(server_fuzz_sources
     ${qmgr_root}/server/journal.c
     ${qmgr_root}/server/journal_replay.c
     ${qmgr_root}/server/listen.c
+    ${qmgr_root}/server/metrics.c
+    ${qmgr_root}/server/metrics_text.c
     ${qmgr_root}/server/notify.c
     ${qmgr_root}/server/pairs.c
     ${qmgr_root}/server/params.c
@@ -29,6 +31,7 @@ set(server_fuzz_sources
     ${qmgr_root}/server/server.c
     ${qmgr_root}/server/session.c
     ${qmgr_root}/server/state.c
+    ${qmgr_root}/server/tls.c
     ${qmgr_root}/server/waiting.c
     ${qmgr_root}/proto/errors.c
     ${qmgr_root}/proto/handshake_client.c
@@ -36,15 +39,16 @@ set(server_fuzz_sources
     ${qmgr_root}/proto/handshake_server.c
     ${qmgr_root}/proto/mp.c
     ${qmgr_root}/proto/rpc.c
-     ${qmgr_root}/common/bytes.c ${qmgr_root}/common/log.c
+    ${qmgr_root}/proto/tls_error.c
+     ${qmgr_root}/common/address.c ${qmgr_root}/common/bytes.c ${qmgr_root}/common/log.c
      ${qmgr_root}/common/authkey.c ${qmgr_root}/common/config.c ${qmgr_root}/common/crc32c.c
      ${qmgr_root}/common/paths.c)
 
 foreach(target fuzz_journal fuzz_params)
   qmgr_fuzz_target(${target} SOURCES ${server_fuzz_sources}
                    LIBS PkgConfig::MSGPACK PkgConfig::SODIUM PkgConfig::NETTLE
-                        PkgConfig::LIBEVENT PkgConfig::INIH PkgConfig::ISAL PkgConfig::NATS
-                        Threads::Threads m)
+                        PkgConfig::LIBEVENT PkgConfig::LIBEVENT_EXTRA PkgConfig::INIH
+                        PkgConfig::ISAL PkgConfig::NATS OpenSSL::SSL Threads::Threads m)
 endforeach()
 
 # The inputs of a cluster's log (messages from JetStream) and the requests
