@@ -177,6 +177,11 @@ bool wire_queue_frame(struct qmgr_conn *c, const void *payload, size_t len);
 /* Closes the socket; every request in flight fails with code. */
 void wire_drop(struct qmgr_conn *c, int code, const char *why);
 
+/* ---- target.c ---- */
+
+/* $name when it is set and not empty, else NULL. */
+const char *env_value(const char *name);
+
 /* ---- tls.c ---- */
 
 /* The TLS handshake on the freshly connected c->fd, checking that the

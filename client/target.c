@@ -11,7 +11,7 @@
 #include "common/config.h"
 #include "common/paths.h"
 
-static const char *env_value(const char *name)
+const char *env_value(const char *name)
 {
     const char *v = getenv(name);
     return v && *v ? v : NULL;

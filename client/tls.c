@@ -7,7 +7,6 @@
  * $QMGR_TLS_CA, else the system's) and name the address's host.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -20,12 +19,6 @@
 #include "client/wait.h"
 #include "common/clock.h"
 #include "proto/tls_error.h"
-
-static const char *env_value(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : NULL;
-}
 
 static const char *option_or_env(const char *option, const char *env)
 {

@@ -26,7 +26,7 @@ import qmgrtest as qt
 from qmgrtest import (  # noqa: F401  (re-exported for the suites)
     SCALE, CALL_TIMEOUT, CLOSE_TIMEOUT, POLL_TIMEOUT, STARTUP_TIMEOUT, STOP_TIMEOUT,
     Client, ConnectionClosed, Daemon, DaemonTest, LISTEN_RE, RPCError, Raw, daemon_env,
-    packb, unpackb, qmgrd_path, split_array, wait_until, wait_stat, wait_connections,
+    packb, unpackb, qmgrd_path, split_array, wait_until, wait_stat, wait_connections, free_port,
 )
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -66,17 +66,6 @@ def asan_env(**opts):
     cur = os.environ.get("ASAN_OPTIONS", "")
     extra = ":".join("%s=%s" % kv for kv in opts.items())
     return {"ASAN_OPTIONS": (cur + ":" + extra) if cur else extra}
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on now (the daemon binds
-    it with SO_REUSEADDR, so it can be reused across kill -9)."""
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
 
 
 def read_key(keyfile):

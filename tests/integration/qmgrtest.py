@@ -499,6 +499,17 @@ def unique_stream():
     return "QMGRTEST_%s" % os.urandom(6).hex()
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now (the daemon binds
+    it with SO_REUSEADDR, so it can be reused across kill -9)."""
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
 def daemon_env(extra=None):
     env = {k: v for k, v in os.environ.items() if k not in _STRIP_ENV}
     if extra:

@@ -27,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import qmgr
 from qmgrtest import (CALL_TIMEOUT, CLOSE_TIMEOUT, ENOMETHOD, SCALE,
                       STARTUP_TIMEOUT, STOP_TIMEOUT, Daemon, DaemonTest, cluster_options,
-                      daemon_env, qmgrd_path, unique_stream, wait_until)
+                      daemon_env, free_port, qmgrd_path, unique_stream, wait_until)
 
 METRICS_RE = re.compile(r"metrics: serving http://127\.0\.0\.1:(\d+)/metrics")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -76,15 +76,6 @@ QUEUE_FIGURES = {
 
 # ---------------------------------------------------------------------------
 # helpers
-
-def free_port():
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
-
 
 def http_request(port, method="GET", path="/metrics", body=None):
     """(status, content type, headers, body) of one request on a fresh connection."""
