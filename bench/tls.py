@@ -3,7 +3,7 @@
 qmgr-bench workloads and the log-statistics pipeline through a tls://
 listener and through a plain one of one qmgrd, alternating, several rounds.
 
-    bench/tls.py BUILD [--rounds 3] [--lines 400000]
+    bench/tls.py BUILD [--rounds 3] [--lines 400000] [--only TEXT] [--no-pipeline]
 
 BUILD is a Release build folder. The certificate is a throwaway P-256 one
 (tests/integration/tlscerts.py); TLS 1.3 with AES-GCM or ChaCha20, as
@@ -67,7 +67,10 @@ def main():
     ap.add_argument("build")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--lines", type=int, default=400000)
+    ap.add_argument("--only", default="", help="run only the workloads whose name holds TEXT")
+    ap.add_argument("--no-pipeline", action="store_true", help="skip the pipeline rows")
     a = ap.parse_args()
+    workloads = {w: args for w, args in WORKLOADS.items() if a.only in w}
     pki = tlscerts.make_pki(tempfile.mkdtemp(prefix="qmgr-bench-pki-"))
     os.environ["QMGR_TLS_CA"] = pki["ca.pem"]
     d = bench_run.Qmgrd(a.build, "none", conf_text=conf_text(pki))
@@ -75,13 +78,13 @@ def main():
     rows = {}
     try:
         for r in range(a.rounds):
-            for w, args in WORKLOADS.items():
+            for w, args in workloads.items():
                 for kind in ("plain", "tls") if r % 2 == 0 else ("tls", "plain"):
                     ops, p50 = bench(a.build, d.keyfile, addrs[kind], args)
                     rows.setdefault((w, kind), []).append((ops, p50))
                     print("round %d  %-5s %-32s %10.0f ops/s  p50 %5.0f us"
                           % (r + 1, kind, w, ops, p50), flush=True)
-            for kind in ("plain", "tls") if r % 2 == 0 else ("tls", "plain"):
+            for kind in () if a.no_pipeline else ("plain", "tls") if r % 2 == 0 else ("tls", "plain"):
                 lps = cluster_bench.pipeline(a.build, d.keyfile, addrs[kind], [addrs[kind]], a.lines)
                 rows.setdefault(("pipeline", kind), []).append((lps, 0))
                 print("round %d  %-5s %-32s %10.0f lines/s (exact)" % (r + 1, kind, "pipeline", lps),
@@ -89,7 +92,7 @@ def main():
     finally:
         d.stop()
     print("\nmedians, tls / plain:")
-    for w in list(WORKLOADS) + ["pipeline"]:
+    for w in list(workloads) + ([] if a.no_pipeline else ["pipeline"]):
         plain = statistics.median(x[0] for x in rows[(w, "plain")])
         tls = statistics.median(x[0] for x in rows[(w, "tls")])
         print("  %-32s plain %10.0f  tls %10.0f  ratio %.3f  (per round: %s)" % (

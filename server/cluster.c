@@ -75,6 +75,8 @@ void cluster_end_turn(struct cluster *cl)
     seal_message(cl);
     jetstream_publish(cl->js, &cl->batch);
     cl->message_start = 0;
+    cl->heartbeat_sending = cl->heartbeat_queued;
+    cl->heartbeat_queued = false;
 }
 
 /* ---- the replica's sessions ------------------------------------------- */
@@ -287,7 +289,7 @@ static void rejoin(struct cluster *cl)
             "disconnected and it joins again",
             cl->id);
     cl->id = 0;
-    cl->heartbeat_pending = false;
+    cl->heartbeat_queued = false;
     server_cluster_left(cl->srv);
     cl->batch.len = 0;
     if (!cl->leaving)
@@ -393,10 +395,8 @@ static void apply_input(struct cluster *cl, uint64_t seq, const struct cluster_i
     case CIN_HEARTBEAT:
         if ((m = live_member(cl, in->id)))
             heard_from(cl, m);
-        if (m && in->id == cl->id) {
-            cl->heartbeat_pending = false;
+        if (m && in->id == cl->id)
             count_missed_heartbeats(cl, in->time);
-        }
         break;
     case CIN_DEAD:
         apply_dead(cl, in);
@@ -523,8 +523,10 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
     cl->srv->now = clock_now();
     if (jetstream_take_error(cl->js, err, sizeof err))
         log_write_limited(&publish_log, LOG_WARNING, "cluster: %s; retrying", err);
-    if (cl->id && !cl->heartbeat_pending) {
-        cl->heartbeat_pending = true;
+    if (cl->heartbeat_sending && !jetstream_publishing(cl->js))
+        cl->heartbeat_sending = false;
+    if (cl->id && !cl->heartbeat_queued && !cl->heartbeat_sending) {
+        cl->heartbeat_queued = true;
         append(cl, CIN_HEARTBEAT, cl->id, cl->srv->now, 0, NULL, 0);
     }
 }

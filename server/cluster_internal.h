@@ -61,9 +61,13 @@ struct cluster {
     uint32_t next_session;
     uint64_t applied; /* the log position applied last */
     uint32_t beats_per_timeout;
-    /* One own heartbeat at a time is on its way: those held up while the
-     * log was away must not arrive in a bunch and count as many. */
-    bool heartbeat_pending;
+    /* One own heartbeat at a time is on its way, in the batch (queued) or
+     * in the message being published (sending): those held up while the
+     * log was away must not arrive in a bunch and count as many. The next
+     * one goes when the stream has the last, not when this replica applies
+     * it, so a replica slow to read the log still proves it is alive. */
+    bool heartbeat_queued;
+    bool heartbeat_sending;
     struct member *members;
     struct replica *replicas;
     struct bytes batch;   /* inputs for the log: messages as jetstream.h says */
