@@ -38,7 +38,8 @@ static const char USAGE[] =
     "                         counts twice; items_per_s counts it once\n"
     "                incr     buf.incr of one counter (checked exact at the end)\n"
     "                update   buf.update of KEYS counters (an op is one update)\n"
-    "                connect  a new connection and handshake per op\n"
+    "                connect  a new connection, its handshake and a first call\n"
+    "                         (ping) per op\n"
     "  -c CONNS      connections (default 1), a thread each unless -T says\n"
     "                fewer. Note: -c is the connection count, as in\n"
     "                redis-benchmark; the daemon's config file is -C CONF or\n"
@@ -612,7 +613,7 @@ static const char *latency_unit(const struct bench_opts *o)
 {
     switch (o->workload) {
     case WL_BATCH: return o->calls == 1 ? "call" : "round";
-    case WL_CONNECT: return "handshake";
+    case WL_CONNECT: return "connect + first call";
     default: return o->depth == 1 ? "request" : "round";
     }
 }

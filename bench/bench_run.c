@@ -211,13 +211,16 @@ static void run_consumer(struct worker *w, struct slot *slots)
     }
 }
 
-/* One handshake per op: qmgr_reconnect drops the socket and authenticates a
- * new one with the same address and key. */
+/* One short-lived client per op, as qmgrctl or a cron producer is:
+ * qmgr_reconnect drops the socket and authenticates a new one with the same
+ * address and key, then the first call (a ping) goes over it. */
 static void run_connects(struct worker *w)
 {
     while (claim_round(w)) {
         uint64_t t0 = now_ns();
         int rc = qmgr_reconnect(w->conn);
+        if (rc == QMGR_OK)
+            rc = qmgr_ping(w->conn);
         uint64_t t1 = now_ns();
         if (rc) {
             worker_fail(w, rc, "connect");
