@@ -69,6 +69,11 @@ struct hs_client {
 };
 
 void hs_client_init(struct hs_client *hs, const uint8_t *key, size_t keylen);
+/* Step 4's payload, the one step 3 hands back (HS_MAX_PAYLOAD bytes of
+ * out), its length returned: a client may send it right after step 2
+ * instead of after step 3. A server reads the frames in order either way,
+ * and a round trip is saved. */
+size_t hs_client_challenge(const struct hs_client *hs, uint8_t *out);
 /* HS_FAIL with server_rejected == false after step 5 means the server does
  * not hold the authkey (EAUTH). */
 enum hs_status hs_client_feed(struct hs_client *hs, const uint8_t *in, size_t len, uint8_t *out,

@@ -44,6 +44,11 @@ static enum hs_status client_check_welcome(struct hs_client *hs, const uint8_t *
     return HS_CONTINUE;
 }
 
+size_t hs_client_challenge(const struct hs_client *hs, uint8_t *out)
+{
+    return hs_put_challenge(out, hs->message);
+}
+
 /* Step 5 -> 6. Like Python, tell the server before closing. */
 static enum hs_status client_check_response(struct hs_client *hs, const uint8_t *in, size_t len,
                                             uint8_t *out, size_t *outlen, const char **why)

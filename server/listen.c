@@ -16,21 +16,13 @@
 #define LISTEN_BACKLOG 1024
 #define UNIX_PREFIX "unix:"
 
-static void on_accept(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *addr,
-                      int socklen, void *arg)
-{
-    (void)ev;
-    (void)socklen;
-    conn_accept(arg, fd, addr);
-}
-
 void server_accepting(struct server *srv, bool on)
 {
     for (size_t i = 0; i < srv->nlisteners; i++) {
         if (on)
-            evconnlistener_enable(srv->listeners[i].ev);
+            event_add(srv->listeners[i].ev, NULL);
         else
-            evconnlistener_disable(srv->listeners[i].ev);
+            event_del(srv->listeners[i].ev);
     }
 }
 
@@ -47,18 +39,33 @@ static void on_resume_accepting(evutil_socket_t fd, short what, void *arg)
 
 /* Out of file descriptors: stop accepting for a moment instead of spinning
  * on a listener that stays readable. */
-static void on_accept_error(struct evconnlistener *ev, void *arg)
+static void accept_failed(struct server *srv, int err)
 {
     static struct log_ratelimit accept_log = LOG_RATELIMIT_INIT(10.0, 5);
-    (void)ev;
-    struct server *srv = ((struct listener *)arg)->srv;
-    int err = EVUTIL_SOCKET_ERROR();
-    log_write_limited(&accept_log, LOG_WARNING, "accept: %s", evutil_socket_error_to_string(err));
+    log_write_limited(&accept_log, LOG_WARNING, "accept: %s", strerror(err));
     if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
         struct timeval pause = {0, 200000};
         server_accepting(srv, false);
         event_base_once(srv->base, -1, EV_TIMEOUT, on_resume_accepting, srv, &pause);
     }
+}
+
+/* One connection per readiness, as memcached and beanstalkd do: the
+ * listener stays readable while more wait, and the common case of one
+ * saves the accept() that would only say EAGAIN. */
+static void on_accept(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct listener *l = arg;
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    int cfd = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (cfd >= 0) {
+        conn_accept(l, cfd, (struct sockaddr *)&peer);
+        return;
+    }
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+        accept_failed(l->srv, errno);
 }
 
 void format_sockaddr(char *out, size_t outlen, const struct sockaddr *addr)
@@ -179,13 +186,14 @@ static bool listen_on(struct listener *l, const char *addr)
     int fd = is_unix ? listen_unix(l, addr + strlen(UNIX_PREFIX)) : listen_tcp_listener(l, addr);
     if (fd < 0)
         return false;
-    l->ev = evconnlistener_new(l->srv->base, on_accept, l,
-                               LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
-    if (!l->ev) {
+    l->fd = fd;
+    l->ev = event_new(l->srv->base, fd, EV_READ | EV_PERSIST, on_accept, l);
+    if (!l->ev || event_add(l->ev, NULL) != 0) {
+        if (l->ev)
+            event_free(l->ev);
         close(fd);
         return false;
     }
-    evconnlistener_set_error_cb(l->ev, on_accept_error);
     log_notice("listening on %s", l->addr);
     return true;
 }
@@ -238,7 +246,8 @@ static void unlink_socket_file(const char *addr)
 void server_unlisten(struct server *srv)
 {
     for (size_t i = 0; i < srv->nlisteners; i++) {
-        evconnlistener_free(srv->listeners[i].ev);
+        event_free(srv->listeners[i].ev);
+        close(srv->listeners[i].fd);
         unlink_socket_file(srv->listeners[i].addr);
     }
     srv->nlisteners = 0;

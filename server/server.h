@@ -81,7 +81,8 @@ struct server_counters {
 
 struct listener {
     struct server *srv;
-    struct evconnlistener *ev;
+    int fd;
+    struct event *ev; /* readable: a connection to accept */
     bool tls;
     char addr[128]; /* as bound, e.g. tls://127.0.0.1:50003 */
 };
