@@ -49,6 +49,7 @@ _TIMEOUT_SLACK = 0.05    # how far past a deadline a reused kernel timeout may r
 
 # A response: (error, result), error None or the wire's [code, message].
 Reply = Tuple[Any, Any]
+Buffer = Union[bytes, bytearray, memoryview]
 
 
 class Codec:
@@ -82,7 +83,7 @@ class Codec:
         body = b"".join((_REQUEST_PREFIX, pack(msgid), pack(method), packed_params))
         return msgid, _HEADER.pack(len(body)) + body
 
-    def decode(self, frame: memoryview) -> Tuple[int, Reply]:
+    def decode(self, frame: Buffer) -> Tuple[int, Reply]:
         """A response frame's msgid and (error, result); ProtocolError if it
         is not exactly one msgpack-RPC response."""
         unpacker = self._unpacker
@@ -289,8 +290,7 @@ WELCOME_FRAME = make_frame(_WELCOME)
 FAILURE_FRAME = make_frame(_FAILURE)
 
 
-def frame_length(header: Union[bytes, bytearray, memoryview], where: str, limit: int = MAX_FRAME,
-                 offset: int = 0) -> int:
+def frame_length(header: Buffer, where: str, limit: int = MAX_FRAME, offset: int = 0) -> int:
     """The payload length a frame header states; ProtocolError if it is
     negative or over the limit."""
     n: int = _HEADER.unpack_from(header, offset)[0]
