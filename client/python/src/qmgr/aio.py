@@ -28,13 +28,13 @@ got it.
 Cancelling a call (``task.cancel()``, ``asyncio.wait_for``) does not withdraw
 its request: the protocol has no way to. The connection stays consistent (the
 reply, when it comes, is dropped, never handed to another call), but a
-cancelled get stays parked in the daemon until its own timeout, and an item
-that comes meanwhile is handed to it: on a ``redeliver = off`` queue that item
-is lost; on a ``redeliver = on`` queue it stays leased to the connection and
-goes back to the head of the queue when the connection closes (a
-``task_done`` on the connection may settle it first, as its oldest lease). To
-wait a bounded time, pass ``timeout=`` to get, so that the daemon gives up
-itself and nothing is lost.
+cancelled get stays parked in the daemon until its own timeout (for ever
+without one), and an item that comes meanwhile is handed to it: on a
+``redeliver = off`` queue that item is lost; on a ``redeliver = on`` queue it
+stays leased to the connection and goes back to the head of the queue when
+the connection closes (a ``task_done`` on the connection may settle it first,
+as its oldest lease). To wait a bounded time, pass ``timeout=`` to get, so
+that the daemon gives up itself and nothing is lost.
 
 ``timeout`` bounds connecting and every reply beyond the call's own wait, as
 in ``qmgr``: a call without its reply in time raises ``qmgr.ConnectionError``
@@ -67,7 +67,7 @@ from .manager import ManagerBase, accessor_named, check_no_arguments
 from .proxies import (Number, QueueBase, Serializer, Transform, _is_full, _is_zero, _rpc_timeout,
                       check_serializer)
 
-__all__ = ["connect", "Client", "QueueProxy", "BufProxy", "QueueManager"]
+__all__ = ["connect", "Connecting", "Client", "QueueProxy", "BufProxy", "QueueManager"]
 
 _MISSING: Any = object()
 
