@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 
 import msgpack
@@ -591,6 +592,15 @@ class TestClient(AioTest):
         await o.queue("q").put("eventually")
         self.assertEqual(await guarded(getter), "eventually")
 
+    async def test_a_client_not_connected(self):
+        c = qmgr.aio.Client(self.addr(), self.d.key)
+        with self.assertRaises(qmgr.ConnectionError) as cm:
+            await c.ping()
+        self.assertIn("not connected", cm.exception.message)
+        self.assertIs(await qmgr.aio.Connecting(c), c)
+        self.keep(c)
+        self.assertEqual(await c.ping(), "pong")
+
     async def test_bad_arguments_raise_at_connect(self):
         for kw, exc in [(dict(timeout=0), ValueError), (dict(timeout=-1), ValueError),
                         (dict(address="127.0.0.1:0"), ValueError),
@@ -676,6 +686,17 @@ class TestConcurrency(AioTest):
         st = await q.stat()
         self.assertEqual((st["size"], st["gets"], st["getters"]),
                          (0, producers * per + consumers, 0))
+
+    async def test_large_items_written_by_many_coroutines_at_once(self):
+        # Frames larger than the stream's buffer: the writers wait for it to
+        # drain, several at once, and no frame is cut into another.
+        c = await self.connect()
+        q = c.queue("q")
+        items = [bytes([i]) * (512 * 1024 + i) for i in range(24)]
+        self.assertEqual(await guarded(asyncio.gather(*(q.put(it) for it in items))), [None] * 24)
+        got = await guarded(asyncio.gather(*(q.get() for _ in items)))
+        self.assertEqual(sorted(got), sorted(items))
+        self.assertEqual(await c.ping(), "pong")
 
     async def test_a_parked_get_holds_back_nothing_on_its_connection(self):
         c = await self.connect()
@@ -1077,6 +1098,33 @@ class TestFakeServer(AioTest):
         for r in results:
             self.assertIsInstance(r, qmgr.ConnectionError)
             self.assertIn("no reply within the timeout", r.message)
+
+    async def deaf(self):
+        """A client of a fake server that reads nothing after the handshake."""
+        release = threading.Event()
+        self.addCleanup(release.set)
+
+        def script(conn, key):
+            conn.handshake(key)
+            release.wait(HANG_GUARD)
+        fs = FakeServer(script)
+        self.addCleanup(fs.close)
+        return self.keep(await qmgr.aio.connect(("127.0.0.1", fs.port), fs.key, timeout=SHORT))
+
+    async def test_a_peer_that_reads_nothing_ends_with_send_timed_out(self):
+        c = await self.deaf()
+        with self.assertRaises(qmgr.ConnectionError) as cm:
+            await guarded(c.queue("q").put(b"x" * (64 << 20)))   # more than the kernel buffers
+        self.assertIn("send timed out", cm.exception.message)
+        with self.assertRaises(qmgr.ConnectionError) as cm:
+            await c.ping()
+        self.assertIn("lost", cm.exception.message)
+
+    async def test_close_waits_no_longer_than_the_timeout_for_a_peer_that_reads_nothing(self):
+        c = await self.deaf()
+        with self.assertRaises(asyncio.TimeoutError):
+            await asyncio.wait_for(c.queue("q").put(b"x" * (64 << 20)), 0.1)
+        await guarded(c.close())
 
     async def test_garbage_challenge_is_ProtocolError(self):
         def script(conn, key):

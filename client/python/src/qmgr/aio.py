@@ -109,15 +109,14 @@ async def _open_stream(address: Address, key: bytes, timeout: Optional[float],
     where = str(address)
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
+    if address.path is not None:
+        opening = asyncio.open_unix_connection(address.path, limit=RECV_CHUNK)
+    elif address.tls:
+        opening = asyncio.open_connection(address.host, address.port, limit=RECV_CHUNK,
+                                          ssl=tls or tls_context(), server_hostname=address.host)
+    else:
+        opening = asyncio.open_connection(address.host, address.port, limit=RECV_CHUNK)
     try:
-        if address.path is not None:
-            opening = asyncio.open_unix_connection(address.path, limit=RECV_CHUNK)
-        elif address.tls:
-            opening = asyncio.open_connection(address.host, address.port, limit=RECV_CHUNK,
-                                              ssl=tls or tls_context(),
-                                              server_hostname=address.host)
-        else:
-            opening = asyncio.open_connection(address.host, address.port, limit=RECV_CHUNK)
         reader, writer = await asyncio.wait_for(opening, timeout)
     except asyncio.TimeoutError as e:
         raise ConnectionError("cannot connect to %s: timed out" % where) from e
@@ -207,7 +206,9 @@ class Client:
             self._reader_task.cancel()
             await asyncio.wait([self._reader_task])
         try:
-            await self._writer.wait_closed()
+            await asyncio.wait_for(self._writer.wait_closed(), self.timeout)
+        except asyncio.TimeoutError:
+            self._writer.transport.abort()  # a daemon that reads no more: drop what is unsent
         except OSError:
             pass  # a peer already gone: closed all the same
 
@@ -222,17 +223,23 @@ class Client:
     def __repr__(self) -> str:
         return "<qmgr.aio.Client %s%s>" % (self.address, " closed" if self._closed else "")
 
-    def _fail(self, error: Error) -> None:
+    def _fail(self, error: Error, abort: bool = False) -> None:
         """The connection is gone: every waiting call raises (an error of its
-        own), and so will later calls."""
+        own), and so will later calls. The stream is closed once what is
+        written is sent, or at once with `abort`."""
         if self._lost is None:
             self._lost = error
         waiting, self._waiting = self._waiting, {}
         for call in waiting.values():
             if call is not None and not call.done():
-                call.set_exception(type(error)(error.message))
+                own = type(error)(error.message)
+                own.__cause__ = error
+                call.set_exception(own)
         if self._writer is not None:
-            self._writer.close()
+            if abort:
+                self._writer.transport.abort()
+            else:
+                self._writer.close()
 
     async def _read_replies(self, reader: asyncio.StreamReader) -> None:
         """The one reader: hands each reply to the call it answers."""
@@ -250,13 +257,15 @@ class Client:
 
     # -- calls ------------------------------------------------------------
 
-    def _check_open(self) -> None:
+    def _open_writer(self) -> asyncio.StreamWriter:
+        """The stream to write a request to; ConnectionError if there is none."""
         if self._closed:
             raise ConnectionError("%s: the client is closed" % self._where)
         if self._lost is not None:
             raise ConnectionError("%s: the connection was lost (%s)" % (self._where, self._lost.message))
         if self._writer is None:
             raise ConnectionError("%s: not connected: await connect()" % self._where)
+        return self._writer
 
     async def _drain(self, writer: asyncio.StreamWriter) -> None:
         """Waits while the daemon reads what is written; if it has not within
@@ -267,7 +276,7 @@ class Client:
             try:
                 await asyncio.wait_for(writer.drain(), self.timeout)
             except asyncio.TimeoutError:
-                self._fail(ConnectionError("%s: send timed out" % self._where))
+                self._fail(ConnectionError("%s: send timed out" % self._where), abort=True)
             except OSError as e:
                 self._fail(ConnectionError("%s: connection lost: %s" % (self._where, e.strerror or e)))
 
@@ -275,9 +284,7 @@ class Client:
                        transform: Optional[Transform] = None) -> Any:
         """One RPC; `wait` is the RPC's own timeout (None: it may block for
         ever). Raises the daemon's error as its ``qmgr`` exception."""
-        self._check_open()
-        writer = self._writer
-        assert writer is not None
+        writer = self._open_writer()
         msgid, frame = self._codec.encode(method, params)  # TypeError: nothing is sent
         while msgid in self._waiting:  # a request of 2**32 calls ago is still unanswered
             msgid, frame = self._codec.encode(method, params)
@@ -298,6 +305,8 @@ class Client:
                 timer.cancel()
             if self._waiting.get(msgid) is call:
                 self._waiting[msgid] = None  # the call is gone: its reply will be dropped
+            elif call.done() and not call.cancelled():
+                call.exception()  # a failure set while this call was cancelled: seen
         if error is not None:
             raise error_from_wire(error)
         return result if transform is None else transform(result)
