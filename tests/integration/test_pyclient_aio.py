@@ -802,7 +802,7 @@ class TestCancellation(AioTest):
 
     async def test_cancelled_get_with_timeout_ends_in_the_daemon(self):
         q = self.c.queue("q")
-        getter = asyncio.ensure_future(q.get(timeout=0.3))
+        getter = asyncio.ensure_future(q.get(timeout=1.0 * SCALE))  # long enough to see it parked
         await self.stat_is(self.o, "q", getters=1)
         getter.cancel()
         await self.stat_is(self.o, "q", getters=0)     # the daemon's EEMPTY, dropped
