@@ -291,7 +291,7 @@ class Client:
         loop = asyncio.get_running_loop()
         call: "asyncio.Future[Reply]" = loop.create_future()
         self._waiting[msgid] = call
-        timer = None
+        timer: Optional[asyncio.TimerHandle] = None
         try:
             writer.write(frame)
             if writer.transport.get_write_buffer_size():
