@@ -12,6 +12,9 @@ or, for code written against ``multiprocessing.managers.BaseManager``::
     m = QueueManager(address=("127.0.0.1", 50002), authkey=b"secret"); m.connect()
     q = m.get_line_queue()
 
+For asyncio programs, ``qmgr.aio`` has the same API, awaited, with any
+number of coroutines sharing one connection.
+
 Items are msgpack values (None, bool, int, float, str, bytes, list/tuple,
 dict); anything else raises TypeError, nothing is pickled unless you pass
 ``serializer=(pickle.dumps, pickle.loads)`` — and pickle runs code when it

@@ -17,7 +17,7 @@ from .errors import AuthenticationError, ConnectionError
 
 __all__ = ["DEFAULT_ADDRESS", "Address", "AddressLike", "KeyLike", "parse_address",
            "resolve_addresses", "resolve_authkey", "default_keyfile", "open_socket",
-           "tls_context"]
+           "tls_context", "cannot_connect", "untrusted"]
 
 DEFAULT_ADDRESS = "127.0.0.1:50002"
 AUTHKEY_MAX_SIZE = 4096  # common/authkey.h
@@ -183,15 +183,23 @@ def tls_context(ca: Optional[str] = None, cert: Optional[str] = None,
     return ctx
 
 
+def untrusted(address: Address, e: ssl.SSLCertVerificationError) -> AuthenticationError:
+    """A certificate that cannot be trusted: the daemon failed to prove who it is."""
+    return AuthenticationError("TLS: the certificate of %s is not trusted: %s"
+                               % (address.host, e.verify_message))
+
+
+def cannot_connect(address: Address, e: OSError) -> ConnectionError:
+    return ConnectionError("cannot connect to %s: %s" % (address, e.strerror or e))
+
+
 def _wrap_tls(sock: socket.socket, address: Address, context: Optional[ssl.SSLContext]) -> socket.socket:
-    """The TLS handshake on a connected socket; a certificate that cannot be
-    trusted is the daemon failing to prove who it is (AuthenticationError)."""
+    """The TLS handshake on a connected socket (checking the host name)."""
     try:
         return (context or tls_context()).wrap_socket(sock, server_hostname=address.host)
     except ssl.SSLCertVerificationError as e:
         sock.close()
-        raise AuthenticationError("TLS: the certificate of %s is not trusted: %s"
-                                  % (address.host, e.verify_message)) from e
+        raise untrusted(address, e) from e
     except BaseException:
         sock.close()
         raise
@@ -218,4 +226,4 @@ def open_socket(address: Address, timeout: Optional[float],
     except AuthenticationError:
         raise
     except OSError as e:
-        raise ConnectionError("cannot connect to %s: %s" % (address, e.strerror or e)) from e
+        raise cannot_connect(address, e) from e

@@ -44,7 +44,8 @@ from .proxies import BufProxy, QueueProxy, Serializer, Transform, check_serializ
 if TYPE_CHECKING:
     from .pipeline import Pipeline
 
-__all__ = ["Client", "connect", "READ_ONLY_METHODS"]
+__all__ = ["Client", "connect", "READ_ONLY_METHODS", "call_wait", "reply_wait", "none_answered",
+           "descriptor_object"]
 
 #: Methods safe to send twice: they change nothing in the daemon.
 READ_ONLY_METHODS: FrozenSet[str] = frozenset({
@@ -159,10 +160,7 @@ class Client:
             self.address = address
             return conn
         assert last is not None  # a list holds at least one address
-        if n == 1:
-            raise last
-        raise ConnectionError("none of the %d addresses answered; the last: %s"
-                              % (n, last.message)) from last
+        raise none_answered(n, last)
 
     def _lose(self, error: Error) -> None:
         self._drop()
@@ -172,10 +170,9 @@ class Client:
     # -- calls ------------------------------------------------------------
 
     def _deadline(self, wait: Optional[float]) -> Optional[float]:
-        """When to give up on a reply: the RPC's own wait plus the client timeout."""
-        if wait is None or self.timeout is None:
-            return None
-        return time.monotonic() + wait + self.timeout
+        """When to give up on a reply (see ``reply_wait``)."""
+        seconds = reply_wait(wait, self.timeout)
+        return None if seconds is None else time.monotonic() + seconds
 
     def _exchange(self, encode: Callable[[Connection], List[Tuple[int, bytes]]],
                   wait: Optional[float], read_only: bool) -> List[Reply]:
@@ -224,11 +221,8 @@ class Client:
 
     def call(self, method: str, params: Sequence[Any] = ()) -> Any:
         """A raw RPC (docs/protocol.md §3): the result, or the daemon's error raised."""
-        at = _TIMEOUT_PARAM.get(method)
-        wait = params[at] if at is not None and len(params) > at else 0.0
-        if not (wait is None or isinstance(wait, (int, float))):
-            wait = 0.0  # the daemon will refuse it (EBADREQ) at once
-        return self._request(method, list(params), wait, method in READ_ONLY_METHODS)
+        return self._request(method, list(params), call_wait(method, params),
+                             method in READ_ONLY_METHODS)
 
     # -- objects ----------------------------------------------------------
 
@@ -243,9 +237,7 @@ class Client:
 
     def proxy(self, descriptor: Dict[str, Any]) -> Union[QueueProxy, BufProxy]:
         """The proxy for a descriptor (from ``lookup`` or an accessor)."""
-        kind, name = descriptor.get("type"), descriptor.get("name")
-        if not isinstance(name, str) or kind not in ("queue", "buf"):
-            raise ProtocolError("not an object descriptor: %.80r" % (descriptor,))
+        kind, name = descriptor_object(descriptor)
         return self.queue(name) if kind == "queue" else self.buf(name)
 
     def accessor(self, method: str) -> Union[QueueProxy, BufProxy]:
@@ -277,6 +269,40 @@ class Client:
         """Calls queued and sent together (see ``qmgr.pipeline``)."""
         from .pipeline import Pipeline
         return Pipeline(self, raise_on_error)
+
+
+def call_wait(method: str, params: Sequence[Any]) -> Optional[float]:
+    """The RPC's own wait for a raw call: its timeout param, if it has one."""
+    at = _TIMEOUT_PARAM.get(method)
+    wait = params[at] if at is not None and len(params) > at else 0.0
+    if not (wait is None or isinstance(wait, (int, float))):
+        wait = 0.0  # the daemon will refuse it (EBADREQ) at once
+    return wait
+
+
+def reply_wait(wait: Optional[float], timeout: Optional[float]) -> Optional[float]:
+    """How long a reply may take: the RPC's own wait plus the client timeout
+    (None: for ever)."""
+    if wait is None or timeout is None:
+        return None
+    return wait + timeout
+
+
+def none_answered(n: int, last: ConnectionError) -> ConnectionError:
+    """The error when none of n addresses answered, last being the last one's."""
+    if n == 1:
+        return last
+    error = ConnectionError("none of the %d addresses answered; the last: %s" % (n, last.message))
+    error.__cause__ = last
+    return error
+
+
+def descriptor_object(descriptor: Dict[str, Any]) -> Tuple[str, str]:
+    """An object descriptor's type ("queue" or "buf") and name."""
+    kind, name = descriptor.get("type"), descriptor.get("name")
+    if not isinstance(name, str) or kind not in ("queue", "buf"):
+        raise ProtocolError("not an object descriptor: %.80r" % (descriptor,))
+    return kind, name
 
 
 def _longest(waits: Iterable[Optional[float]]) -> Optional[float]:

@@ -9,7 +9,7 @@ ignored), and there is no server to start here.
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Dict, Optional, Union
+from typing import Any, Callable, ClassVar, Dict, Optional, Tuple, TypeVar, Union
 
 from ._address import AddressLike, KeyLike
 from .client import Client
@@ -17,26 +17,16 @@ from .errors import ConnectionError
 from .pipeline import Pipeline
 from .proxies import BufProxy, QueueProxy, Serializer
 
-__all__ = ["QueueManager"]
+__all__ = ["QueueManager", "ManagerBase", "check_no_arguments", "accessor_named"]
 
 _NO_SERVER = "the server is qmgrd: run qmgrd (see its README) and call connect()"
 
 
-class QueueManager:
-    """Connects to qmgrd with BaseManager's API; each registered typeid
-    becomes a method returning the proxy of the object its accessor names."""
+class ManagerBase:
+    """What this QueueManager and ``qmgr.aio.QueueManager`` share: ``register``
+    and the server-side methods that qmgrd stands in for."""
 
     _registry: ClassVar[Dict[str, None]] = {}
-
-    def __init__(self, address: AddressLike = None, authkey: KeyLike = None,
-                 serializer: Optional[Serializer] = None, timeout: Optional[float] = 30.0,
-                 reconnect: bool = False) -> None:
-        self.address = address
-        self._authkey = authkey
-        self._serializer = serializer
-        self._timeout = timeout
-        self._reconnect = reconnect
-        self._client: Optional[Client] = None
 
     @classmethod
     def register(cls, typeid: str, callable: Optional[Callable[..., Any]] = None,
@@ -51,7 +41,44 @@ class QueueManager:
             cls._registry = dict(cls._registry)
         cls._registry[typeid] = None
         if create_method:
-            setattr(cls, typeid, _accessor_method(typeid))
+            setattr(cls, typeid, cls._accessor_method(typeid))
+
+    @staticmethod
+    def _accessor_method(typeid: str) -> Callable[..., Any]:
+        raise NotImplementedError
+
+    # -- what only a server-side manager does -------------------------------
+
+    def start(self, initializer: Any = None, initargs: Any = ()) -> None:
+        raise NotImplementedError(_NO_SERVER)
+
+    def get_server(self) -> None:
+        raise NotImplementedError(_NO_SERVER)
+
+    def serve_forever(self) -> None:
+        raise NotImplementedError(_NO_SERVER)
+
+
+class QueueManager(ManagerBase):
+    """Connects to qmgrd with BaseManager's API; each registered typeid
+    becomes a method returning the proxy of the object its accessor names."""
+
+    def __init__(self, address: AddressLike = None, authkey: KeyLike = None,
+                 serializer: Optional[Serializer] = None, timeout: Optional[float] = 30.0,
+                 reconnect: bool = False) -> None:
+        self.address = address
+        self._authkey = authkey
+        self._serializer = serializer
+        self._timeout = timeout
+        self._reconnect = reconnect
+        self._client: Optional[Client] = None
+
+    @staticmethod
+    def _accessor_method(typeid: str) -> Callable[..., Union[QueueProxy, BufProxy]]:
+        def accessor(self: QueueManager, *args: Any, **kwds: Any) -> Union[QueueProxy, BufProxy]:
+            check_no_arguments(typeid, args, kwds)
+            return self.client.accessor(typeid)
+        return accessor_named(accessor, typeid)
 
     # -- connection -------------------------------------------------------
 
@@ -84,23 +111,17 @@ class QueueManager:
     def pipeline(self, raise_on_error: bool = True) -> Pipeline:
         return self.client.pipeline(raise_on_error)
 
-    # -- what only a server-side manager does -------------------------------
 
-    def start(self, initializer: Any = None, initargs: Any = ()) -> None:
-        raise NotImplementedError(_NO_SERVER)
-
-    def get_server(self) -> None:
-        raise NotImplementedError(_NO_SERVER)
-
-    def serve_forever(self) -> None:
-        raise NotImplementedError(_NO_SERVER)
+def check_no_arguments(typeid: str, args: Tuple[Any, ...], kwds: Dict[str, Any]) -> None:
+    if args or kwds:
+        raise TypeError("%s() takes no arguments: the object is configured in qmgrd" % typeid)
 
 
-def _accessor_method(typeid: str) -> Callable[..., Union[QueueProxy, BufProxy]]:
-    def accessor(self: QueueManager, *args: Any, **kwds: Any) -> Union[QueueProxy, BufProxy]:
-        if args or kwds:
-            raise TypeError("%s() takes no arguments: the object is configured in qmgrd" % typeid)
-        return self.client.accessor(typeid)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def accessor_named(accessor: F, typeid: str) -> F:
+    """The accessor method of typeid, named and documented after it."""
     accessor.__name__ = accessor.__qualname__ = typeid
     accessor.__doc__ = "The proxy of the object the daemon's accessor %r names." % typeid
     return accessor

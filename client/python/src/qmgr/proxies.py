@@ -15,7 +15,7 @@ from collections.abc import ItemsView, KeysView, MutableMapping, ValuesView
 from typing import (Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Protocol,
                     Tuple, Union)
 
-__all__ = ["QueueProxy", "BufProxy", "Serializer", "Transform", "check_serializer"]
+__all__ = ["QueueProxy", "BufProxy", "QueueBase", "Serializer", "Transform", "check_serializer"]
 
 #: ``(dumps, loads)`` applied to queue items: dumps(obj) -> bytes, loads(bytes) -> obj.
 Serializer = Tuple[Callable[[Any], bytes], Callable[[bytes], Any]]
@@ -51,24 +51,34 @@ def _rpc_timeout(block: bool, timeout: Optional[float]) -> Optional[float]:
     return timeout
 
 
-class QueueProxy:
-    """A daemon queue, used like a ``queue.Queue`` / ``JoinableQueue``."""
+class QueueBase:
+    """What the queue proxies of ``qmgr`` and ``qmgr.aio`` share: the name,
+    and the serializer applied to items."""
 
-    __slots__ = ("name", "_caller", "_dumps", "_loads")
+    __slots__ = ("name", "_dumps", "_loads")
 
-    def __init__(self, caller: Caller, name: str, serializer: Optional[Serializer] = None) -> None:
+    def __init__(self, name: str, serializer: Optional[Serializer] = None) -> None:
         self.name = name
-        self._caller = caller
         self._dumps, self._loads = serializer if serializer is not None else (None, None)
-
-    def __repr__(self) -> str:
-        return "<qmgr.QueueProxy %r>" % self.name
 
     def _item(self, item: Any) -> Any:
         return item if self._dumps is None else self._dumps(item)
 
     def _items(self, items: List[Any]) -> List[Any]:
         return items if self._loads is None else [self._loads(i) for i in items]
+
+
+class QueueProxy(QueueBase):
+    """A daemon queue, used like a ``queue.Queue`` / ``JoinableQueue``."""
+
+    __slots__ = ("_caller",)
+
+    def __init__(self, caller: Caller, name: str, serializer: Optional[Serializer] = None) -> None:
+        super().__init__(name, serializer)
+        self._caller = caller
+
+    def __repr__(self) -> str:
+        return "<qmgr.QueueProxy %r>" % self.name
 
     # -- queue.Queue ------------------------------------------------------
 
