@@ -26,7 +26,6 @@ import collections
 import collections.abc
 import faulthandler
 import glob
-import hmac
 import math
 import multiprocessing
 import os
@@ -34,7 +33,6 @@ import pickle
 import queue
 import shutil
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -47,6 +45,7 @@ import qmgr
 from qmgr.proxies import BufProxy, QueueProxy
 
 from dur_lib import DurDaemon
+from fakeserver import CHALLENGE, FAILURE, SHA, FakeServer, after_handshake
 from qmgrtest import (
     CALL_TIMEOUT, CLOSE_TIMEOUT, SCALE, STARTUP_TIMEOUT, Daemon, DaemonTest, HoldingProxy,
     QUEUE_STAT_FIELDS, daemon_env, qmgrd_path, wait_connections, wait_until, wait_waiting_on,
@@ -1301,125 +1300,6 @@ class TestAddress(PyClientTest):
 # ---------------------------------------------------------------------------
 # Hostile servers
 
-CHALLENGE = b"#CHALLENGE#"
-WELCOME = b"#WELCOME#"
-FAILURE = b"#FAILURE#"
-SHA = b"{sha256}"
-
-
-class FakeConn:
-    def __init__(self, sock):
-        self.sock = sock
-        sock.settimeout(CALL_TIMEOUT)
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def send_frame(self, payload):
-        self.send(struct.pack(">i", len(payload)) + payload)
-
-    def recv_exact(self, n):
-        out = b""
-        while len(out) < n:
-            chunk = self.sock.recv(n - len(out))
-            if not chunk:
-                raise EOFError("client closed")
-            out += chunk
-        return out
-
-    def recv_frame(self):
-        (n,) = struct.unpack(">i", self.recv_exact(4))
-        return self.recv_exact(n)
-
-    def handshake(self, key, step5_key=None):
-        """The server side of docs/protocol.md section 2. step5_key: answer the
-        client's challenge with another key (a server that lacks the key)."""
-        rs = os.urandom(40)
-        self.send_frame(CHALLENGE + SHA + rs)
-        answer = self.recv_frame()
-        if answer != SHA + hmac.new(key, SHA + rs, "sha256").digest():
-            self.send_frame(FAILURE)
-            raise AssertionError("the client's step 2 did not verify: %r" % answer)
-        self.send_frame(WELCOME)
-        ch = self.recv_frame()
-        if not ch.startswith(CHALLENGE + SHA):
-            raise AssertionError("the client's challenge is not sha256: %r" % ch)
-        self.send_frame(SHA + hmac.new(step5_key or key, ch[len(CHALLENGE):], "sha256").digest())
-        return self.recv_frame()
-
-    def request(self):
-        """The next request: (msgid, method, params)."""
-        msg = msgpack.unpackb(self.recv_frame(), raw=False)
-        assert msg[0] == 0, msg
-        return msg[1], msg[2], msg[3]
-
-    def linger(self):
-        """Keeps the connection open until the client closes it."""
-        try:
-            while self.sock.recv(65536):
-                pass
-        except OSError:
-            pass
-
-
-class FakeServer:
-    """A Python socket server on 127.0.0.1 running script(FakeConn, key) on
-    each connection."""
-
-    def __init__(self, script, key=b"fake-server-key"):
-        self.script = script
-        self.key = key
-        self.lsock = socket.socket()
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(16)
-        self.port = self.lsock.getsockname()[1]
-        self.socks = []
-        self.errors = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        while True:
-            try:
-                s, _ = self.lsock.accept()
-            except OSError:
-                return
-            self.socks.append(s)
-            threading.Thread(target=self._run, args=(s,), daemon=True).start()
-
-    def _run(self, s):
-        try:
-            self.script(FakeConn(s), self.key)
-        except (EOFError, OSError):
-            pass
-        except Exception as e:  # noqa: B902 - reported by the test
-            self.errors.append(e)
-
-    def close(self):
-        try:
-            self.lsock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.lsock.close()
-        for s in self.socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
-
-
-def after_handshake(send):
-    """A script: a correct handshake, one request read, then send(conn, msgid),
-    then the connection is held open (the client must not wait for more)."""
-    def script(conn, key):
-        conn.handshake(key)
-        msgid, _, _ = conn.request()
-        send(conn, msgid)
-        conn.linger()
-    return script
-
-
 class TestFakeServer(PyClientTest):
     START = False
 
@@ -1454,6 +1334,19 @@ class TestFakeServer(PyClientTest):
         self.assertTrue(done)
         self.assertIsNone(err)
         self.assertEqual(result, "pong")
+
+    def test_challenge_goes_with_the_answer(self):
+        # step 4 right behind step 2 (docs/protocol.md section 2): a server
+        # that reads both before it answers either still serves the client
+        fs = self.fake(after_handshake(
+            lambda conn, msgid: conn.send_frame(msgpack.packb([1, msgid, None, "pong"])),
+            reading_ahead=True))
+        c = self.keep(qmgr.connect(("127.0.0.1", fs.port), authkey=fs.key, timeout=SHORT))
+        done, result, err = run_bounded(c.ping)
+        self.assertTrue(done)
+        self.assertIsNone(err)
+        self.assertEqual(result, "pong")
+        self.assertEqual(fs.errors, [])
 
     def test_garbage_frame_is_ProtocolError(self):
         self.expect(after_handshake(lambda conn, msgid: conn.send_frame(b"\xc1\xc1 garbage")),

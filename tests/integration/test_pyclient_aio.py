@@ -38,8 +38,9 @@ import qmgr.aio
 from qmgrtest import (CALL_TIMEOUT, POLL_TIMEOUT, QUEUE_STAT_FIELDS, SCALE, DaemonTest, daemon_env,
                       free_port, test_pki)
 from test_pyclient import (CODES, HANG_GUARD, INT64_MAX, OBJECT_NAMES, OBJECTS, ROUND_TRIP, SHORT,
-                           WATCHDOG, Custom, FakeServer, ListenDaemon, Point, Tattletale,
-                           after_handshake, same_value, write_key)
+                           WATCHDOG, Custom, ListenDaemon, Point, Tattletale,
+                           same_value, write_key)
+from fakeserver import FakeServer, after_handshake
 
 AIO_OBJECTS = OBJECTS + """
 [queue rq]
@@ -1064,6 +1065,17 @@ class TestFakeServer(AioTest):
         self.addCleanup(fs.close)
         c = self.keep(await qmgr.aio.connect(("127.0.0.1", fs.port), fs.key, timeout=SHORT))
         self.assertEqual(await guarded(asyncio.gather(c.ping(), c.ping())), ["pong", "pong"])
+
+    async def test_challenge_goes_with_the_answer(self):
+        # step 4 right behind step 2: a server that reads both before it
+        # answers either still serves the client
+        fs = FakeServer(after_handshake(
+            lambda conn, msgid: conn.send_frame(msgpack.packb([1, msgid, None, "pong"])),
+            reading_ahead=True))
+        self.addCleanup(fs.close)
+        c = self.keep(await qmgr.aio.connect(("127.0.0.1", fs.port), fs.key, timeout=SHORT))
+        self.assertEqual(await guarded(c.ping()), "pong")
+        self.assertEqual(fs.errors, [])
 
     async def test_garbage_frame_is_ProtocolError_for_every_waiting_call(self):
         results = await self.against(after_handshake(lambda conn, msgid: conn.send_frame(b"\xc1 junk")))

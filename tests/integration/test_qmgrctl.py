@@ -9,7 +9,10 @@ import tempfile
 import time
 import unittest
 
+import msgpack
+
 import qmgrtest
+from fakeserver import FakeServer, after_handshake
 from qmgrtest import DaemonTest
 
 OBJECTS = """
@@ -298,6 +301,24 @@ class TestClientsAndWatch(QmgrctlTest):
         self.failed(EXIT_USAGE, "watch", "-n", "0")
         self.failed(EXIT_USAGE, "watch", "-i", "x")
         self.failed(EXIT_USAGE, "watch", "extra")
+
+
+class TestHandshake(unittest.TestCase):
+    def test_challenge_goes_with_the_answer(self):
+        # The library sends step 4 right behind step 2 (docs/protocol.md
+        # section 2): a server that reads both before it answers either gets
+        # qmgrctl's request; its error reply is what qmgrctl reports.
+        fs = FakeServer(after_handshake(lambda conn, msgid: conn.send_frame(
+            msgpack.packb([1, msgid, [qmgrtest.ENOENT, "fake server got the request"], None])),
+            reading_ahead=True))
+        self.addCleanup(fs.close)
+        with tempfile.NamedTemporaryFile() as key:
+            key.write(fs.key)
+            key.flush()
+            r = run(["-a", "127.0.0.1:%d" % fs.port, "-k", key.name, "status"])
+        self.assertEqual(r.rc, EXIT_FAILED, r)
+        self.assertIn("fake server got the request", r.err)
+        self.assertEqual(fs.errors, [])
 
 
 class TestCommandLine(QmgrctlTest):

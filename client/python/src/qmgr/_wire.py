@@ -238,14 +238,15 @@ class Connection(Codec):
     # -- handshake (docs/protocol.md §2) -----------------------------------------
 
     def _handshake(self, key: bytes, deadline: Optional[float]) -> None:
-        self.send(answer_challenge(key, bytes(self._recv_frame(deadline, HANDSHAKE_MAX)), self._where))
+        # Our challenge (step 4) goes with our answer (step 2): a round trip less.
+        answer = answer_challenge(key, bytes(self._recv_frame(deadline, HANDSHAKE_MAX)), self._where)
+        nonce, challenge = new_challenge()
+        self.send(answer + challenge)
         try:
             verdict = bytes(self._recv_frame(deadline, HANDSHAKE_MAX))
         except ConnectionError as e:
             raise refused(self._where) from e
         check_welcome(verdict, self._where)
-        nonce, challenge = new_challenge()
-        self.send(challenge)
         try:
             verify_proof(key, nonce, bytes(self._recv_frame(deadline, HANDSHAKE_MAX)), self._where)
         except AuthenticationError:

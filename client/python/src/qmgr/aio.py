@@ -86,14 +86,15 @@ async def _read_frame(reader: asyncio.StreamReader, where: str, limit: int) -> b
 
 async def _handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: bytes,
                      where: str) -> None:
-    writer.write(answer_challenge(key, await _read_frame(reader, where, HANDSHAKE_MAX), where))
+    # Our challenge (step 4) goes with our answer (step 2): a round trip less.
+    answer = answer_challenge(key, await _read_frame(reader, where, HANDSHAKE_MAX), where)
+    nonce, challenge = new_challenge()
+    writer.write(answer + challenge)
     try:
         verdict = await _read_frame(reader, where, HANDSHAKE_MAX)
     except ConnectionError as e:
         raise refused(where) from e
     check_welcome(verdict, where)
-    nonce, challenge = new_challenge()
-    writer.write(challenge)
     try:
         verify_proof(key, nonce, await _read_frame(reader, where, HANDSHAKE_MAX), where)
     except AuthenticationError:
