@@ -405,6 +405,45 @@ def pipeline_round(ctx, prog, work, log_path, rnd, peerlib):
         "foreign_cores": mt.as_dict()["foreign_cores"], "cmd": " ".join(argv)})
 
 
+LEASE_CONF = QMGRD_CONF + """
+[queue lease_q]
+maxsize = 0
+redeliver = on
+"""
+
+
+def leased_rss(ctx, rnd, n=1000000, batch=1000):
+    """RSS growth of a fresh daemon holding n queued 64-byte items on a
+    redeliver = on queue, then holding them leased (got, not task_done, the
+    queue empty), over one connection of the Python package."""
+    sys.path.insert(0, os.path.join(ROOT, "client", "python", "src"))
+    import qmgr
+    daemon = Qmgrd(ctx.build, "none", conf_text=LEASE_CONF)
+    try:
+        with open(daemon.keyfile, "rb") as f:
+            key = f.read()
+        c = qmgr.connect(daemon.addr, key[:-1] if key.endswith(b"\n") else key, timeout=60)
+        q = c.queue("lease_q")
+        rss = [c.stats()["rss_bytes"]]
+        item = b"x" * 64
+        for _ in range(n // batch):
+            q.put_many([item] * batch)
+        rss.append(c.stats()["rss_bytes"])
+        got = 0
+        while got < n:
+            got += len(q.get_many(batch, block=False))
+        st = q.stat()
+        rss.append(c.stats()["rss_bytes"])
+        c.close()
+    finally:
+        daemon.stop()
+    record(ctx.out, "mem.jsonl", {"label": "mem_lease_1M_64B", "round": rnd, "ops": n,
+                                  "unfinished": st["unfinished"], "size_after": st["size"],
+                                  "queued_per_item": (rss[1] - rss[0]) / n,
+                                  "leased_per_item": (rss[2] - rss[0]) / n,
+                                  "rss_bytes": rss})
+
+
 def part_mem(ctx):
     for rnd in range(1, ctx.runs + 1):
         daemon = Qmgrd(ctx.build, "none")  # fresh: no heap left over from other runs
@@ -413,6 +452,7 @@ def part_mem(ctx):
                        "mem_1M_64B", fname="mem.jsonl", extra={"round": rnd})
         finally:
             daemon.stop()
+        leased_rss(ctx, rnd)
         peer_script(ctx, "redis_bench.py", "--parts", "mem", "--runs", 1, "--port", PORT["redis"])
 
 

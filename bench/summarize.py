@@ -172,7 +172,8 @@ def target_rows(R):
                      fmt(med(ours, "lines_per_s")) + spread(ours, "lines_per_s"),
                      "%s %s" % (name, fmt(med(peer, "lines_per_s"))), fmt(rp, "x"),
                      "≥ %.0f× → %s" % (target, verdict(rp, target)), "", load_note(peer)])
-    mem_ours = [dict(r, per_item=r["server_rss_delta_bytes"] / r["ops"]) for r in R.mem if r.get("ops")]
+    mem_ours = [dict(r, per_item=r["server_rss_delta_bytes"] / r["ops"]) for r in R.mem
+                if r.get("label") == "mem_1M_64B" and r.get("ops")]
     mem_redis = [dict(r, per_item=r["rss_bytes_per_item"]) for r in R.redis
                  if r.get("workload") == "mem_1M_64B_items"]
     rm = ratio(mem_ours, mem_redis, "per_item")
@@ -180,6 +181,12 @@ def target_rows(R):
                  fmt(med(mem_ours, "per_item"), "B") + spread(mem_ours, "per_item"),
                  "Redis %s%s" % (fmt(med(mem_redis, "per_item"), "B"), spread(mem_redis, "per_item")),
                  fmt(rm, "x"), "≤ 1× → %s" % verdict(rm, 1.0, at_least=False), "", ""])
+    leased = [r for r in R.mem if r.get("label") == "mem_lease_1M_64B"]
+    rl = ratio(leased, leased, "leased_per_item", "queued_per_item")
+    rows.append(["RSS growth per leased 64-byte item (1M, redeliver = on)", "none",
+                 fmt(med(leased, "leased_per_item"), "B") + spread(leased, "leased_per_item"),
+                 "the same items queued %s" % fmt(med(leased, "queued_per_item"), "B"),
+                 fmt(rl, "x"), "≤ 1.5× → %s" % verdict(rl, 1.5, at_least=False), "", ""])
     return rows
 
 

@@ -104,13 +104,17 @@ TAILQ_HEAD(waiter_list, waiter);
  */
 struct lease {
     TAILQ_ENTRY(lease) link;
-    size_t len;
+    /* An item is inside one frame, whose length is below 2^31. With 32
+     * bits and the item right behind them (LEASE_SIZE, not sizeof, which
+     * pads), a 64-byte item's lease takes malloc's 96-byte chunk, not 112. */
+    uint32_t len;
     uint8_t item[];
 };
+#define LEASE_SIZE(len) (offsetof(struct lease, item) + (len))
 TAILQ_HEAD(lease_list, lease);
 
 /* What one lease costs in memory beyond its item's bytes. */
-#define LEASE_OVERHEAD (sizeof(struct lease) + MALLOC_OVERHEAD)
+#define LEASE_OVERHEAD (LEASE_SIZE(0) + MALLOC_OVERHEAD)
 
 /* One owner's leases on one queue, oldest first, so a task_done settles
  * its items from the head: its cost is in the items it settles, never in

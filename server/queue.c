@@ -150,12 +150,12 @@ static bool prepare_leases(const struct queue *q, uint32_t n, struct lease_list 
     struct mp_slice item;
     itemq_iter_init(&q->items, &it);
     for (uint32_t i = 0; i < n && itemq_iter_next(&it, &item); i++) {
-        struct lease *l = malloc(sizeof *l + item.len);
+        struct lease *l = malloc(LEASE_SIZE(item.len));
         if (!l) {
             free_lease_list(out);
             return false;
         }
-        l->len = item.len;
+        l->len = (uint32_t)item.len;
         memcpy(l->item, item.p, item.len);
         TAILQ_INSERT_TAIL(out, l, link);
     }
