@@ -61,11 +61,33 @@ static void append(struct cluster *cl, enum cluster_input_kind kind, uint64_t id
     cluster_input_pack(&cl->packer, &in);
 }
 
+/* A join's data: the front end's address, then a 0 byte and its
+ * fingerprint in 8 bytes, big-endian (joins without them are older). */
+#define JOIN_FINGERPRINT_SIZE 8
+
 static void send_join(struct cluster *cl)
 {
     const char *addr = cl->srv->listen_addr;
+    size_t len = strlen(addr);
+    uint8_t data[sizeof cl->srv->listen_addr + 1 + JOIN_FINGERPRINT_SIZE];
+    memcpy(data, addr, len);
+    data[len] = 0;
+    for (int i = 0; i < JOIN_FINGERPRINT_SIZE; i++)
+        data[len + 1 + i] = (uint8_t)(cl->fingerprint >> (56 - 8 * i));
     randombytes_buf(&cl->join_nonce, sizeof cl->join_nonce);
-    append(cl, CIN_JOIN, 0, cl->srv->now, cl->join_nonce, (const uint8_t *)addr, strlen(addr));
+    append(cl, CIN_JOIN, 0, cl->srv->now, cl->join_nonce, data, len + 1 + JOIN_FINGERPRINT_SIZE);
+}
+
+/* The address's length in a join's data, and the fingerprint after it. */
+static size_t read_join(const uint8_t *data, size_t len, uint64_t *fingerprint)
+{
+    const uint8_t *end = memchr(data, 0, len);
+    *fingerprint = 0;
+    if (!end || (size_t)(data + len - end) != 1 + JOIN_FINGERPRINT_SIZE)
+        return len;
+    for (int i = 1; i <= JOIN_FINGERPRINT_SIZE; i++)
+        *fingerprint = *fingerprint << 8 | end[i];
+    return (size_t)(end - data);
 }
 
 void cluster_end_turn(struct cluster *cl)
@@ -243,21 +265,46 @@ static void drop_held(struct member *m)
     }
 }
 
+/* Applying our own join: a live member with other objects or limits means
+ * this front end would build another state from the same log, so it leaves
+ * at once (the log has its dead) and qmgrd exits with an error. */
+static bool refuse_other_state(struct cluster *cl, struct member *self)
+{
+    for (const struct member *m = cl->members; m; m = m->hh.next) {
+        if (m == self || m->dead || !m->fingerprint || m->fingerprint == cl->fingerprint)
+            continue;
+        log_err("cluster: front end %" PRIu64 " (%s) serves other objects or limits than this "
+                "one's configuration (fingerprint %016" PRIx64 ", ours %016" PRIx64 "): every "
+                "front end needs the same [queue] and [buf] sections, max_item, max_memory and "
+                "max_waiters; leaving",
+                m->id, m->address, m->fingerprint, cl->fingerprint);
+        cl->refused = true;
+        cluster_leave(cl);
+        return true;
+    }
+    return false;
+}
+
 static void apply_join(struct cluster *cl, uint64_t seq, const struct cluster_input *in)
 {
     if (seq >> CLUSTER_SESSION_BITS) {
         log_err("cluster: log position %" PRIu64 " is past what front end ids can name", seq);
         return;
     }
-    struct member *m = cluster_add_member(cl, seq, in->data, in->len);
+    uint64_t fingerprint;
+    size_t addr_len = read_join(in->data, in->len, &fingerprint);
+    struct member *m = cluster_add_member(cl, seq, in->data, addr_len);
     if (!m) {
         log_err("cluster: out of memory for a member");
         return;
     }
+    m->fingerprint = fingerprint;
     if (cl->id == 0 && in->arg == cl->join_nonce) {
         cl->id = seq;
         cl->next_session = 0;
         cl->message_number = 0;
+        if (refuse_other_state(cl, m))
+            return;
         log_notice("cluster: joined as front end %" PRIu64 " (log position %" PRIu64 ")", seq, seq);
         server_cluster_joined(cl->srv);
     } else {
@@ -573,6 +620,7 @@ struct cluster *cluster_open(struct server *srv, char *err, size_t errlen)
         return NULL;
     }
     cl->srv = srv;
+    cl->fingerprint = cluster_fingerprint(&srv->config);
     rpc_packer_init(&cl->packer, &cl->batch);
     cl->js = jetstream_open(&srv->config, err, errlen);
     if (!cl->js || !start_events(cl) || !load_snapshot(cl, err, errlen) ||
@@ -585,6 +633,11 @@ struct cluster *cluster_open(struct server *srv, char *err, size_t errlen)
     send_join(cl);
     cluster_end_turn(cl);
     return cl;
+}
+
+bool cluster_refused(const struct cluster *cl)
+{
+    return cl->refused;
 }
 
 void cluster_leave(struct cluster *cl)

@@ -26,6 +26,9 @@ struct cluster *cluster_open(struct server *srv, char *err, size_t errlen);
 /* Ends every session still held and lets go of JetStream. */
 void cluster_free(struct cluster *cl);
 
+/* True when this front end left because the members serve other objects
+ * or limits (qmgrd then exits with an error). */
+bool cluster_refused(const struct cluster *cl);
 /* This front end's id (the log position of its join); 0 until it joined. */
 uint64_t cluster_frontend_id(const struct cluster *cl);
 /* The log position this replica applied last (log_applied in stats). */

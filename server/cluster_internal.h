@@ -29,6 +29,7 @@ struct member {
     bool dead_reported; /* by this front end */
     uint32_t missed;    /* own heartbeats applied since its last input */
     double last_heard;  /* this front end's clock when that input was applied */
+    uint64_t fingerprint; /* of its objects and limits (its join); 0: not known */
     uint64_t next_number; /* of its messages, the one to apply next */
     struct held_message *held; /* its later messages, by number, waiting for it */
     UT_hash_handle hh;
@@ -76,7 +77,13 @@ struct cluster {
     uint64_t message_number;   /* the number of this front end's last message */
     msgpack_packer packer;
     bool leaving;
+    uint64_t fingerprint; /* cluster_fingerprint of this front end's config */
+    bool refused;         /* the members serve other objects or limits: it left */
 };
+
+/* A hash of the objects and the limits that decide what the log's inputs
+ * do, never 0: every member of a cluster must have the same. */
+uint64_t cluster_fingerprint(const struct config *c);
 
 /* Another front end's session, first seen in the log or in a snapshot. */
 struct replica *cluster_add_remote(struct cluster *cl, uint64_t id);

@@ -5,7 +5,7 @@
  * One msgpack array:
  *   [version, log position,
  *    members  [[id, address, dead, next message number,
- *               [[number, inputs], ...] (messages held)], ...],
+ *               [[number, inputs], ...] (messages held), fingerprint], ...],
  *    sessions [[id, next waiter id, getters suspended,
  *               [[waiter id, kind, queue, msgid, many, max items, items put,
  *                 pending items, suspended], ...]], ...],
@@ -46,7 +46,7 @@ static void pack_members(const struct cluster *cl, msgpack_packer *pk)
         const struct held_message *h;
         for (h = m->held; h; h = h->next)
             nheld++;
-        msgpack_pack_array(pk, 5);
+        msgpack_pack_array(pk, 6);
         msgpack_pack_uint64(pk, m->id);
         pack_bin(pk, m->address, strlen(m->address));
         pack_bool(pk, m->dead);
@@ -57,6 +57,7 @@ static void pack_members(const struct cluster *cl, msgpack_packer *pk)
             msgpack_pack_uint64(pk, h->number);
             pack_bin(pk, h->data, h->len);
         }
+        msgpack_pack_uint64(pk, m->fingerprint);
     }
 }
 
@@ -196,7 +197,8 @@ static bool load_members(struct cluster *cl, struct mp_reader *r)
         uint64_t id, next_number;
         const uint8_t *addr;
         bool dead;
-        if (!mp_read_array(r, &k) || k != 5 || !mp_read_uint(r, &id) ||
+        /* 6 since members carry a fingerprint; 5 before. */
+        if (!mp_read_array(r, &k) || (k != 5 && k != 6) || !mp_read_uint(r, &id) ||
             !mp_read_bin(r, &addr, &len) || !mp_read_bool(r, &dead) ||
             !mp_read_uint(r, &next_number))
             return false;
@@ -205,7 +207,7 @@ static bool load_members(struct cluster *cl, struct mp_reader *r)
             return false;
         m->dead = dead;
         m->next_number = next_number;
-        if (!load_held(m, r))
+        if (!load_held(m, r) || (k == 6 && !mp_read_uint(r, &m->fingerprint)))
             return false;
     }
     return true;

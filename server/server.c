@@ -404,6 +404,10 @@ int server_run(struct server *srv)
         log_err("event loop failed");
         return 1;
     }
+    if (srv->cluster && cluster_refused(srv->cluster)) {
+        log_err("stopped: this front end's configuration does not match the cluster's");
+        return 1;
+    }
     log_notice("stopped");
     return 0;
 }

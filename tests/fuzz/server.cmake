@@ -6,6 +6,7 @@ set(server_fuzz_sources
     ${qmgr_root}/server/buf_methods.c
     ${qmgr_root}/server/cluster.c
     ${qmgr_root}/server/cluster_input.c
+    ${qmgr_root}/server/cluster_fingerprint.c
     ${qmgr_root}/server/cluster_snapshot.c
     ${qmgr_root}/server/conn.c
     ${qmgr_root}/server/dispatch.c

@@ -100,6 +100,27 @@ class TestAcrossFrontends(ClusterTest):
         self.assertEqual(rows[d.frontend], ["yes", "(this", "one)"])
         self.assertEqual(rows[self.fe[2].frontend], ["no"])
 
+    def test_a_front_end_with_other_objects_or_limits_refuses_to_join(self):
+        # Replicas of one log must build one state: a front end configured
+        # with another maxsize, or another max_item, leaves at its own join
+        # and exits with an error; the members keep serving.
+        for objects, options in ((OBJECTS.replace("maxsize = 0", "maxsize = 7", 1), {}),
+                                 (OBJECTS, {"max_item": "1k"})):
+            self.assertNotEqual(objects + str(options), OBJECTS + "{}")
+            opts = cluster_options(NATS, self.stream, "%gs" % self.FRONTEND_TIMEOUT_S)
+            opts.update(options)
+            d = Daemon(objects, start=False, **opts)
+            self.addCleanup(d.cleanup)
+            with self.assertRaises(AssertionError):
+                d.start()  # it never logs "joined as front end"
+            self.assertEqual(d.wait_exit(), 1, d.log_tail())
+            self.assertRegex("\n".join(d.lines), "serves other objects or limits than this one's")
+        s = self.stats(self.fe[0])
+        self.assertEqual(s["members_alive"], 3)
+        c = self.client(self.fe[1])
+        c.call("queue.put", ["rq", "after", None])
+        self.assertEqual(self.client(self.fe[2]).call("queue.get", ["rq", 0]), "after")
+
     def test_get_parked_on_one_is_served_by_a_put_on_another(self):
         a, b = self.client(self.fe[0]), self.client(self.fe[1])
         a.send_request(1, "queue.get", ["q", None])
