@@ -148,16 +148,24 @@ static uint64_t head_children(const struct mp_head *h)
 
 enum mp_scan_result mp_scan(const uint8_t *p, size_t len, size_t *used)
 {
+    return mp_scan_nested(p, len, 0, used);
+}
+
+enum mp_scan_result mp_scan_nested(const uint8_t *p, size_t len, unsigned base, size_t *used)
+{
     /* pending: values still to read in the innermost open container (or at
-     * the top level); stack: the same for each enclosing one. Every count is
-     * checked against the bytes left before it is pushed, so none overflows. */
+     * the value's own level); stack: the same for each enclosing one, from
+     * base up. Every count is checked against the bytes left before it is
+     * pushed, so none overflows. */
     uint64_t stack[MP_MAX_DEPTH];
-    unsigned depth = 0;
+    unsigned depth = base;
     uint64_t pending = 1;
     size_t pos = 0;
+    if (base > MP_MAX_DEPTH)
+        return MP_SCAN_BAD;
     for (;;) {
         while (pending == 0) {
-            if (depth == 0) {
+            if (depth == base) {
                 *used = pos;
                 return MP_SCAN_OK;
             }
@@ -371,6 +379,17 @@ bool mp_read_number(struct mp_reader *r, struct mp_number *n)
         return true;
     }
     return false;
+}
+
+bool mp_skip_checked(struct mp_reader *r, unsigned depth, struct mp_slice *raw)
+{
+    size_t used;
+    if (mp_scan_nested(r->p, mp_reader_left(r), depth, &used) != MP_SCAN_OK)
+        return false;
+    raw->p = r->p;
+    raw->len = used;
+    r->p += used;
+    return true;
 }
 
 bool mp_skip(struct mp_reader *r, struct mp_slice *raw)

@@ -24,6 +24,9 @@ enum mp_scan_result { MP_SCAN_OK, MP_SCAN_NEED_MORE, MP_SCAN_BAD };
 /* Checks that p[0..len) starts with one well-formed msgpack object; on OK,
  * *used is its length (trailing bytes are the caller's business). */
 enum mp_scan_result mp_scan(const uint8_t *p, size_t len, size_t *used);
+/* mp_scan for a value that sits inside depth containers: what scanning the
+ * whole object around it would decide for it, nesting cap included. */
+enum mp_scan_result mp_scan_nested(const uint8_t *p, size_t len, unsigned depth, size_t *used);
 
 enum mp_type {
     MP_NONE, /* end of input or malformed */
@@ -89,5 +92,8 @@ bool mp_read_number(struct mp_reader *r, struct mp_number *n);
 /* Skips one whole value (containers included, without recursion) and
  * returns its raw bytes. */
 bool mp_skip(struct mp_reader *r, struct mp_slice *raw);
+/* Checks one whole value inside depth containers (mp_scan_nested), then
+ * returns its raw bytes and moves past it: for input not scanned whole. */
+bool mp_skip_checked(struct mp_reader *r, unsigned depth, struct mp_slice *raw);
 
 #endif

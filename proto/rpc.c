@@ -78,12 +78,25 @@ static bool open_message(const uint8_t *frame, size_t len, struct mp_reader *r, 
     return read_envelope(r, n, type, why);
 }
 
+bool rpc_read_request(const uint8_t *frame, size_t len, struct rpc_request *req)
+{
+    struct mp_reader r;
+    uint32_t n;
+    uint64_t type;
+    const char *why;
+    mp_reader_init(&r, frame, len);
+    req->scanned = false;
+    return read_envelope(&r, &n, &type, &why) && type == RPC_REQUEST && n == 4 &&
+           read_msgid(&r, &req->msgid, &why) && read_method_and_params(&r, req, &why);
+}
+
 bool rpc_decode_request(const uint8_t *frame, size_t len, struct rpc_request *req,
                         enum rpc_kind *kind, const char **why)
 {
     struct mp_reader r;
     uint32_t n;
     uint64_t type;
+    req->scanned = true;
     if (!open_message(frame, len, &r, &n, &type, why))
         return false;
     if (type == RPC_REQUEST && n == 4) {

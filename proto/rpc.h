@@ -25,8 +25,15 @@ struct rpc_request {
     const char *method; /* not NUL-terminated */
     uint32_t method_len;
     uint32_t nparams;
-    struct mp_reader params; /* positioned at the first param */
+    struct mp_reader params; /* positioned at the first param; ends with the frame */
+    /* The frame was scanned whole (rpc_decode_request). Else (rpc_read_request)
+     * its reader must check the params as it reads them and that they end
+     * the frame, or have the frame scanned. */
+    bool scanned;
 };
+
+/* The containers around a request's params: the message and the params array. */
+#define RPC_PARAM_DEPTH 2
 
 struct rpc_response {
     uint32_t msgid;
@@ -36,6 +43,11 @@ struct rpc_response {
     struct mp_slice result; /* raw msgpack of the result */
 };
 
+/* The head of a request, [0, msgid, method, params...], read without
+ * scanning the frame whole: one pass, where the params' reader checks what
+ * it reads (req->scanned is false). False when the frame does not start
+ * like a request; rpc_decode_request then tells what it is. */
+bool rpc_read_request(const uint8_t *frame, size_t len, struct rpc_request *req);
 /* Decodes a frame holding exactly one request (or notification, *kind tells).
  * Returns false, with *why set to a static reason, for anything that is not a
  * well-formed msgpack-RPC request or notification. */

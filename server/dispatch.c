@@ -63,20 +63,27 @@ static void call_accessor(struct session *s, const struct rpc_request *req)
     reply_end(s, start);
 }
 
-void dispatch_request(struct session *s, const struct rpc_request *req)
+bool dispatch_request(struct session *s, const struct rpc_request *req)
 {
     const struct method *m = find_method(req->method, req->method_len);
     if (!m) {
+        if (!req->scanned)
+            return false;
         call_accessor(s, req);
-        return;
+        return true;
     }
-    count_request(s, &s->st->requests.by_method[m - methods]);
     struct params p;
     const char *detail;
     int rc = params_parse(&s->st->registry, m->params, req, &p, &detail);
+    /* Read in one pass, only a request that checked out to the frame's end
+     * goes on: anything else is decided on the frame scanned whole, as a
+     * malformed frame closes the connection before any param is judged. */
+    if (!req->scanned && (rc != PROTO_OK || p.end != req->params.end))
+        return false;
+    count_request(s, &s->st->requests.by_method[m - methods]);
     if (rc != PROTO_OK) {
         reply_error(s, req->msgid, rc, detail);
-        return;
+        return true;
     }
     const char *refusal = m->changes ? record_log_refusal(s->st->log) : NULL;
     if (refusal) {
@@ -85,7 +92,8 @@ void dispatch_request(struct session *s, const struct rpc_request *req)
         char why[160];
         snprintf(why, sizeof why, "the journal cannot record changes: %s", refusal);
         reply_error(s, req->msgid, PROTO_ENOMEM, why);
-        return;
+        return true;
     }
     m->handler(s, req->msgid, &p);
+    return true;
 }

@@ -16,11 +16,12 @@ static void end(struct session *s)
     state_serve(s->st);
 }
 
-void input_request(struct session *s, const struct rpc_request *req, double now)
+bool input_request(struct session *s, const struct rpc_request *req, double now)
 {
     begin(s, now);
-    dispatch_request(s, req);
+    bool done = dispatch_request(s, req);
     end(s);
+    return done;
 }
 
 void input_expire(struct session *s, uint64_t waiter_id, double now)

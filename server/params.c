@@ -5,20 +5,27 @@
 #include "proto/errors.h"
 #include "state.h"
 
-static bool skip_values(struct mp_reader *r, uint64_t n)
+/* A value at depth (containers around it): unless the frame was scanned
+ * whole, checked as the scan would have. */
+static bool skip_value(struct mp_reader *r, bool scanned, unsigned depth, struct mp_slice *value)
+{
+    return scanned ? mp_skip(r, value) : mp_skip_checked(r, depth, value);
+}
+
+static bool skip_values(struct mp_reader *r, bool scanned, uint64_t n)
 {
     struct mp_slice value;
     while (n--)
-        if (!mp_skip(r, &value))
+        if (!skip_value(r, scanned, RPC_PARAM_DEPTH + 1, &value))
             return false;
     return true;
 }
 
 /* The values of an array or map, kept in place for the method to read. */
-static int read_list(struct mp_reader *r, uint64_t nvalues, struct params *out)
+static int read_list(struct mp_reader *r, bool scanned, uint64_t nvalues, struct params *out)
 {
     out->list = *r;
-    if (!skip_values(r, nvalues))
+    if (!skip_values(r, scanned, nvalues))
         return PROTO_EBADREQ;
     out->list_bytes = (size_t)(r->p - out->list.p);
     return PROTO_OK;
@@ -96,7 +103,7 @@ static int read_uint(struct mp_reader *r, uint64_t min, uint64_t *v, const char 
     return PROTO_OK;
 }
 
-static int read_param(struct registry *reg, char kind, struct mp_reader *r,
+static int read_param(struct registry *reg, char kind, bool scanned, struct mp_reader *r,
                       struct params *out, const char **detail)
 {
     const char *s;
@@ -115,7 +122,7 @@ static int read_param(struct registry *reg, char kind, struct mp_reader *r,
         out->str.len = len;
         return PROTO_OK;
     case 'v':
-        return mp_skip(r, &out->value) ? PROTO_OK : PROTO_EBADREQ;
+        return skip_value(r, scanned, RPC_PARAM_DEPTH, &out->value) ? PROTO_OK : PROTO_EBADREQ;
     case 't':
         return read_timeout(r, &out->timeout, detail);
     case 'c':
@@ -133,13 +140,13 @@ static int read_param(struct registry *reg, char kind, struct mp_reader *r,
             *detail = "expected an array";
             return PROTO_EBADREQ;
         }
-        return read_list(r, out->list_len, out);
+        return read_list(r, scanned, out->list_len, out);
     case 'm':
         if (!mp_read_map(r, &out->list_len)) {
             *detail = "expected a map";
             return PROTO_EBADREQ;
         }
-        return read_list(r, 2 * (uint64_t)out->list_len, out);
+        return read_list(r, scanned, 2 * (uint64_t)out->list_len, out);
     }
     return PROTO_EBADREQ;
 }
@@ -161,10 +168,11 @@ int params_parse(struct registry *reg, const char *spec, const struct rpc_reques
     for (const char *s = spec; *s && i < req->nparams; s++) {
         if (*s == '|')
             continue;
-        int rc = read_param(reg, *s, &r, out, detail);
+        int rc = read_param(reg, *s, req->scanned, &r, out, detail);
         if (rc != PROTO_OK)
             return rc;
         i++;
     }
+    out->end = r.p;
     return PROTO_OK;
 }

@@ -145,7 +145,10 @@ void session_sent(struct session *s, size_t n);
 uint64_t session_delivery_budget(const struct session *s);
 
 /* The inputs (input.c). */
-void input_request(struct session *s, const struct rpc_request *req, double now);
+/* False, with nothing done, for a request read in one pass (req->scanned
+ * false) whose frame must be scanned whole before anything is decided:
+ * the method is unknown, a param is refused, or bytes follow the params. */
+bool input_request(struct session *s, const struct rpc_request *req, double now);
 /* The timer of s's parked request waiter_id ran out (a no-op when it was
  * answered meanwhile). */
 void input_expire(struct session *s, uint64_t waiter_id, double now);
@@ -192,7 +195,9 @@ QMGR_METHODS(DECLARE_HANDLER)
 #undef DECLARE_HANDLER
 
 /* dispatch.c */
-void dispatch_request(struct session *s, const struct rpc_request *req);
+/* As input_request says: false when a one-pass request needs its frame
+ * scanned first. */
+bool dispatch_request(struct session *s, const struct rpc_request *req);
 /* The param spec of a method of the table, or NULL (for the fuzzer). */
 const char *dispatch_params_spec(const char *method, uint32_t len);
 
@@ -243,6 +248,7 @@ struct params {
     struct mp_reader list; /* array items or map pairs, positioned at the first */
     uint32_t list_len;
     size_t list_bytes; /* of the items or pairs */
+    const uint8_t *end; /* where the params read ended */
 };
 /* PROTO_OK, or the error code to answer with (detail says more, may be NULL). */
 int params_parse(struct registry *reg, const char *spec, const struct rpc_request *req,

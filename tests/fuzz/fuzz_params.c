@@ -7,6 +7,32 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static bool same_slice(struct mp_slice a, struct mp_slice b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+/* The daemon's one pass (rpc_read_request, params checked as read) takes a
+ * frame only if scanning it whole takes it too, with the same params. */
+static void one_pass_agrees(struct registry *r, const uint8_t *data, size_t size)
+{
+    struct rpc_request fast, whole;
+    enum rpc_kind kind;
+    const char *why, *detail;
+    if (!rpc_read_request(data, size, &fast))
+        return;
+    const char *spec = dispatch_params_spec(fast.method, fast.method_len);
+    struct params a, b;
+    if (!spec || params_parse(r, spec, &fast, &a, &detail) != 0 || a.end != fast.params.end)
+        return;
+    if (!rpc_decode_request(data, size, &whole, &kind, &why) || kind != RPC_REQUEST ||
+        params_parse(r, spec, &whole, &b, &detail) != 0)
+        abort();
+    if (a.object != b.object || !same_slice(a.value, b.value) || !same_slice(a.str, b.str) ||
+        a.list_len != b.list_len || a.list_bytes != b.list_bytes || a.count != b.count)
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct registry r;
@@ -23,6 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         ready = true;
     }
+    one_pass_agrees(&r, data, size);
     struct rpc_request req;
     enum rpc_kind kind;
     const char *why;

@@ -712,6 +712,40 @@ START_TEST(skip_deep_nesting_without_recursion)
 }
 END_TEST
 
+/* A value inside base containers decides as the whole object around it:
+ * mp_scan_nested(value, base) against mp_scan of base arrays around it. */
+START_TEST(scan_nested_decides_as_the_whole)
+{
+    uint8_t buf[2 * MP_MAX_DEPTH + 16];
+    for (unsigned base = 0; base <= 4; base++) {
+        for (size_t depth = MP_MAX_DEPTH - 6; depth <= MP_MAX_DEPTH + 1; depth++) {
+            size_t n = nest(buf, base + depth, 0x91, 0xc0);
+            size_t used_whole = 0, used_value = 0;
+            enum mp_scan_result whole = mp_scan(buf, n, &used_whole);
+            enum mp_scan_result value = mp_scan_nested(buf + base, n - base, base, &used_value);
+            ck_assert_int_eq(whole == MP_SCAN_OK, value == MP_SCAN_OK);
+            if (value == MP_SCAN_OK)
+                ck_assert_uint_eq(used_value, n - base);
+        }
+    }
+    ck_assert_int_eq(mp_scan_nested(buf, 1, MP_MAX_DEPTH + 1, &(size_t){0}), MP_SCAN_BAD);
+}
+END_TEST
+
+START_TEST(skip_checked_moves_past_one_value)
+{
+    struct mp_reader r;
+    struct mp_slice raw = {0};
+    mp_reader_init(&r, "\x92\x01\xa1x\xc0", 5);
+    ck_assert(mp_skip_checked(&r, 2, &raw));
+    ck_assert_uint_eq(raw.len, 4);
+    ck_assert_uint_eq(mp_reader_left(&r), 1);
+    mp_reader_init(&r, "\x92\x01\xc1", 3);
+    ck_assert(!mp_skip_checked(&r, 2, &raw));
+    ck_assert_uint_eq(mp_reader_left(&r), 3);
+}
+END_TEST
+
 static Suite *mp_suite(void)
 {
     Suite *s = suite_create("mp");
@@ -752,6 +786,11 @@ static Suite *mp_suite(void)
     tcase_add_test(tc, skip_returns_exact_slices);
     tcase_add_test(tc, skip_refuses_truncated_and_malformed);
     tcase_add_test(tc, skip_deep_nesting_without_recursion);
+    tcase_add_test(tc, skip_checked_moves_past_one_value);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("nested");
+    tcase_add_test(tc, scan_nested_decides_as_the_whole);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -81,7 +81,38 @@ START_TEST(decode_request_with_params)
     ck_assert(mp_read_nil(&req.params));
     ck_assert(mp_read_int(&req.params, &i) && i == -7);
     ck_assert_uint_eq(mp_reader_left(&req.params), 0);
+    ck_assert(req.scanned);
+
+    /* The one-pass read finds the same head, leaves the params unchecked. */
+    struct rpc_request fast;
+    ck_assert(rpc_read_request(b.copy, b.sb.size, &fast));
+    ck_assert(!fast.scanned);
+    ck_assert_uint_eq(fast.msgid, 42);
+    ck_assert(method_is(&fast, "queue.put"));
+    ck_assert_uint_eq(fast.nparams, 4);
+    ck_assert_ptr_eq(fast.params.end, b.copy + b.sb.size);
     packed_destroy(&b);
+}
+END_TEST
+
+START_TEST(read_request_only_takes_requests)
+{
+    /* A notification, a response, an empty array, not an array: the full
+     * decoder is left to say what they are. */
+    static const struct {
+        const char *bytes;
+        size_t len;
+    } others[] = {
+        {"\x93\x02\xa3log\x90", 7},
+        {"\x94\x01\x01\xc0\xc0", 5},
+        {"\x90", 1},
+        {"\x01", 1},
+        {"\x94\x00\x01\xa4ping", 8}, /* no params */
+    };
+    struct rpc_request req;
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
+        ck_assert(!rpc_read_request((const uint8_t *)others[i].bytes, others[i].len, &req));
+    ck_assert(rpc_read_request((const uint8_t *)"\x94\x00\x01\xa4ping\x90", 9, &req));
 }
 END_TEST
 
@@ -502,6 +533,7 @@ static Suite *rpc_suite(void)
     tcase_add_test(tc, decode_request_with_params);
     tcase_add_test(tc, decode_request_msgid_range);
     tcase_add_test(tc, decode_notification);
+    tcase_add_test(tc, read_request_only_takes_requests);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("request_invalid");
