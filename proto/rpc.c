@@ -209,12 +209,41 @@ void rpc_pack_request_head(msgpack_packer *pk, uint32_t msgid, const char *metho
     msgpack_pack_array(pk, nparams);
 }
 
-void rpc_pack_response_ok_head(msgpack_packer *pk, uint32_t msgid)
+/* v as msgpack-c's msgpack_pack_uint32 writes it: the shortest form. */
+static size_t put_uint32(uint8_t *out, uint32_t v)
 {
-    msgpack_pack_array(pk, 4);
-    msgpack_pack_uint8(pk, RPC_RESPONSE);
-    msgpack_pack_uint32(pk, msgid);
-    msgpack_pack_nil(pk);
+    if (v < 0x80) {
+        out[0] = (uint8_t)v;
+        return 1;
+    }
+    if (v <= UINT8_MAX) {
+        out[0] = 0xcc;
+        out[1] = (uint8_t)v;
+        return 2;
+    }
+    if (v <= UINT16_MAX) {
+        out[0] = 0xcd;
+        out[1] = (uint8_t)(v >> 8);
+        out[2] = (uint8_t)v;
+        return 3;
+    }
+    out[0] = 0xce;
+    frame_write_be32(out + 1, v);
+    return 5;
+}
+
+size_t rpc_frame_begin_ok(struct bytes *out, uint32_t msgid)
+{
+    /* The frame header's room and [1, msgid, nil, in one append. */
+    uint8_t head[FRAME_HEADER_SIZE + 2 + 5 + 1] = {0};
+    size_t n = FRAME_HEADER_SIZE;
+    head[n++] = 0x94;
+    head[n++] = RPC_RESPONSE;
+    n += put_uint32(head + n, msgid);
+    head[n++] = 0xc0;
+    size_t start = out->len;
+    bytes_append(out, head, n);
+    return start;
 }
 
 void rpc_pack_response_error(msgpack_packer *pk, uint32_t msgid, int code, const char *message)

@@ -70,8 +70,9 @@ bool rpc_frame_end(struct bytes *out, size_t frame_start);
 /* [0, msgid, method, <array of nparams>]: the caller packs nparams values. */
 void rpc_pack_request_head(msgpack_packer *pk, uint32_t msgid, const char *method,
                            uint32_t nparams);
-/* [1, msgid, nil, <result>]: the caller packs the result. */
-void rpc_pack_response_ok_head(msgpack_packer *pk, uint32_t msgid);
+/* rpc_frame_begin, then [1, msgid, nil, in the bytes msgpack-c would write:
+ * the caller packs the result. One append for a reply's fixed part. */
+size_t rpc_frame_begin_ok(struct bytes *out, uint32_t msgid);
 /* [1, msgid, [code, message], nil]: complete. */
 void rpc_pack_response_error(msgpack_packer *pk, uint32_t msgid, int code, const char *message);
 

@@ -7,9 +7,8 @@
 
 msgpack_packer *reply_begin(struct session *s, uint32_t msgid, size_t *frame_start)
 {
-    *frame_start = rpc_frame_begin(&s->out);
+    *frame_start = rpc_frame_begin_ok(&s->out, msgid);
     s->reply_msgid = msgid;
-    rpc_pack_response_ok_head(&s->packer, msgid);
     return &s->packer;
 }
 

@@ -149,9 +149,8 @@ static void reply_raw_result(int fd, uint32_t msgid, const void *result, size_t 
 {
     struct bytes out = {0};
     msgpack_packer pk;
-    size_t start = rpc_frame_begin(&out);
+    size_t start = rpc_frame_begin_ok(&out, msgid);
     rpc_packer_init(&pk, &out);
-    rpc_pack_response_ok_head(&pk, msgid);
     rpc_pack_raw(&pk, result, len);
     rpc_frame_end(&out, start);
     write_all(fd, out.data, out.len);

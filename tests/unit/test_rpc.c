@@ -428,6 +428,30 @@ START_TEST(frame_request_bytes)
 }
 END_TEST
 
+/* The reply's fixed part is the bytes msgpack-c packs, for every width of msgid. */
+START_TEST(frame_begin_ok_bytes_as_msgpackc)
+{
+    static const uint32_t msgids[] = {0, 1, 127, 128, 255, 256, 65535, 65536, UINT32_MAX};
+    for (size_t i = 0; i < sizeof msgids / sizeof msgids[0]; i++) {
+        struct bytes got = {0}, want = {0};
+        msgpack_packer pk;
+        bytes_append(&got, "xy", 2);
+        ck_assert_uint_eq(rpc_frame_begin_ok(&got, msgids[i]), 2);
+        rpc_packer_init(&pk, &want);
+        bytes_append(&want, "xy", 2);
+        rpc_frame_begin(&want);
+        msgpack_pack_array(&pk, 4);
+        msgpack_pack_uint8(&pk, RPC_RESPONSE);
+        msgpack_pack_uint32(&pk, msgids[i]);
+        msgpack_pack_nil(&pk);
+        ck_assert_uint_eq(got.len, want.len);
+        ck_assert(memcmp(got.data, want.data, want.len) == 0);
+        bytes_free(&got);
+        bytes_free(&want);
+    }
+}
+END_TEST
+
 START_TEST(frame_round_trips)
 {
     struct bytes out = {0};
@@ -444,8 +468,7 @@ START_TEST(frame_round_trips)
     rpc_pack_strn(&pk, "abcdef", 3);
     ck_assert(rpc_frame_end(&out, first));
 
-    size_t second = rpc_frame_begin(&out);
-    rpc_pack_response_ok_head(&pk, 70000);
+    size_t second = rpc_frame_begin_ok(&out, 70000);
     rpc_pack_raw(&pk, item, sizeof item);
     ck_assert(rpc_frame_end(&out, second));
 
@@ -515,8 +538,7 @@ START_TEST(frame_large_payload_length)
     char *body = calloc(BIG, 1);
     ck_assert_ptr_nonnull(body);
     rpc_packer_init(&pk, &out);
-    size_t start = rpc_frame_begin(&out);
-    rpc_pack_response_ok_head(&pk, 3);
+    size_t start = rpc_frame_begin_ok(&out, 3);
     rpc_pack_strn(&pk, body, BIG);
     ck_assert(rpc_frame_end(&out, start));
     ck_assert_uint_eq(frame_read_be32(out.data), out.len - FRAME_HEADER_SIZE);
@@ -550,6 +572,7 @@ static Suite *rpc_suite(void)
 
     tc = tcase_create("frame");
     tcase_add_test(tc, frame_request_bytes);
+    tcase_add_test(tc, frame_begin_ok_bytes_as_msgpackc);
     tcase_add_test(tc, frame_round_trips);
     tcase_add_test(tc, frame_end_without_header_fails);
     tcase_add_test(tc, frame_large_payload_length);
