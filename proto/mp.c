@@ -250,10 +250,20 @@ static bool read_typed_head(struct mp_reader *r, enum mp_type type, struct mp_he
     return true;
 }
 
+/* The first byte at the cursor, or -1 at the end: the one-byte formats
+ * (fixint, fixstr, fixarray, nil) are read from it alone, the rest through
+ * head_decode. */
+static int first_byte(const struct mp_reader *r)
+{
+    return r->p < r->end ? r->p[0] : -1;
+}
+
 bool mp_read_nil(struct mp_reader *r)
 {
-    struct mp_head h;
-    return read_typed_head(r, MP_NIL, &h);
+    if (first_byte(r) != 0xc0)
+        return false;
+    r->p++;
+    return true;
 }
 
 bool mp_read_bool(struct mp_reader *r, bool *v)
@@ -282,6 +292,13 @@ static bool read_container(struct mp_reader *r, enum mp_type type, uint32_t *n)
 
 bool mp_read_array(struct mp_reader *r, uint32_t *n)
 {
+    int b = first_byte(r);
+    /* fixarray: its count is at most 15, and fits if that many bytes follow */
+    if (b >= 0x90 && b <= 0x9f && (size_t)(b & 0x0f) < mp_reader_left(r)) {
+        *n = (uint32_t)(b & 0x0f);
+        r->p++;
+        return true;
+    }
     return read_container(r, MP_ARRAY, n);
 }
 
@@ -303,6 +320,13 @@ static bool read_blob(struct mp_reader *r, enum mp_type type, const uint8_t **p,
 
 bool mp_read_str(struct mp_reader *r, const char **s, uint32_t *len)
 {
+    int b = first_byte(r);
+    if (b >= 0xa0 && b <= 0xbf && (size_t)(b & 0x1f) < mp_reader_left(r)) {
+        *len = (uint32_t)(b & 0x1f);
+        *s = (const char *)r->p + 1;
+        r->p += 1 + *len;
+        return true;
+    }
     const uint8_t *p;
     if (!read_blob(r, MP_STR, &p, len))
         return false;
@@ -339,6 +363,20 @@ bool mp_read_int(struct mp_reader *r, int64_t *v)
 
 bool mp_read_uint(struct mp_reader *r, uint64_t *v)
 {
+    int b = first_byte(r);
+    if (b >= 0 && b <= 0x7f) {
+        *v = (uint64_t)b;
+        r->p++;
+        return true;
+    }
+    if (b >= 0xcc && b <= 0xcf) { /* uint 8 to 64 */
+        size_t width = (size_t)1 << (b - 0xcc);
+        if (mp_reader_left(r) < 1 + width)
+            return false;
+        *v = be_read(r->p + 1, width);
+        r->p += 1 + width;
+        return true;
+    }
     struct mp_integer x;
     size_t size;
     if (!peek_integer(r, &x, &size) || x.negative)
