@@ -186,7 +186,6 @@ static bool listen_on(struct listener *l, const char *addr)
     int fd = is_unix ? listen_unix(l, addr + strlen(UNIX_PREFIX)) : listen_tcp_listener(l, addr);
     if (fd < 0)
         return false;
-    l->fd = fd;
     l->ev = event_new(l->srv->base, fd, EV_READ | EV_PERSIST, on_accept, l);
     if (!l->ev || event_add(l->ev, NULL) != 0) {
         if (l->ev)
@@ -246,8 +245,9 @@ static void unlink_socket_file(const char *addr)
 void server_unlisten(struct server *srv)
 {
     for (size_t i = 0; i < srv->nlisteners; i++) {
+        int fd = event_get_fd(srv->listeners[i].ev);
         event_free(srv->listeners[i].ev);
-        close(srv->listeners[i].fd);
+        close(fd);
         unlink_socket_file(srv->listeners[i].addr);
     }
     srv->nlisteners = 0;

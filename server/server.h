@@ -81,8 +81,7 @@ struct server_counters {
 
 struct listener {
     struct server *srv;
-    int fd;
-    struct event *ev; /* readable: a connection to accept */
+    struct event *ev; /* on the listening socket, readable: a connection to accept */
     bool tls;
     char addr[128]; /* as bound, e.g. tls://127.0.0.1:50003 */
 };

@@ -1096,19 +1096,25 @@ def write_key(path, data):
 
 
 KEY_ENV = ("QMGR_ADDR", "QMGR_AUTHKEY_FILE", "STATE_DIRECTORY", "CREDENTIALS_DIRECTORY",
-           "XDG_STATE_HOME")
+           "XDG_STATE_HOME", "QMGR_TLS_CA", "QMGR_TLS_CERT", "QMGR_TLS_KEY")
+
+
+def isolate_key_env(test, prefix):
+    """A clean environment for address and key discovery for the rest of
+    test, and a temporary directory of its own (returned)."""
+    saved = {k: os.environ.pop(k) for k in KEY_ENV if k in os.environ}
+    test.addCleanup(os.environ.update, saved)
+    for k in KEY_ENV:
+        test.addCleanup(os.environ.pop, k, None)
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    test.addCleanup(shutil.rmtree, tmp, True)
+    return tmp
 
 
 class TestAddress(PyClientTest):
     def setUp(self):
         super().setUp()
-        # a clean environment for address and key discovery
-        saved = {k: os.environ.pop(k) for k in KEY_ENV if k in os.environ}
-        self.addCleanup(os.environ.update, saved)
-        for k in KEY_ENV:
-            self.addCleanup(os.environ.pop, k, None)
-        self.tmp = tempfile.mkdtemp(prefix="qmgr-pyclient-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.tmp = isolate_key_env(self, "qmgr-pyclient-")
 
     def listen_daemon(self, listen, **options):
         opts = dict(self.OPTIONS)

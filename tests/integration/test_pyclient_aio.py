@@ -39,16 +39,13 @@ from qmgrtest import (CALL_TIMEOUT, POLL_TIMEOUT, QUEUE_STAT_FIELDS, SCALE, Daem
                       free_port, test_pki)
 from test_pyclient import (CODES, HANG_GUARD, INT64_MAX, OBJECT_NAMES, OBJECTS, ROUND_TRIP, SHORT,
                            WATCHDOG, Custom, ListenDaemon, Point, Tattletale,
-                           same_value, write_key)
+                           isolate_key_env, same_value, write_key)
 from fakeserver import FakeServer, after_handshake
 
 AIO_OBJECTS = OBJECTS + """
 [queue rq]
 redeliver = on
 """
-
-KEY_ENV = ("QMGR_ADDR", "QMGR_AUTHKEY_FILE", "STATE_DIRECTORY", "CREDENTIALS_DIRECTORY",
-           "XDG_STATE_HOME", "QMGR_TLS_CA", "QMGR_TLS_CERT", "QMGR_TLS_KEY")
 
 
 async def guarded(aw, guard=HANG_GUARD):
@@ -960,12 +957,7 @@ class TestValues(AioTest):
 class TestAddress(AioTest):
     def setUp(self):
         super().setUp()
-        saved = {k: os.environ.pop(k) for k in KEY_ENV if k in os.environ}
-        self.addCleanup(os.environ.update, saved)
-        for k in KEY_ENV:
-            self.addCleanup(os.environ.pop, k, None)
-        self.tmp = tempfile.mkdtemp(prefix="qmgr-pyclient-aio-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.tmp = isolate_key_env(self, "qmgr-pyclient-aio-")
 
     async def check(self, c, tag):
         self.assertEqual(await c.ping(), "pong")
