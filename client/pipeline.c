@@ -61,7 +61,8 @@ void reply_destroy(struct qmgr_reply *r)
     if (r->conn)
         move_reply(r, REPLY_DETACHED);
     free(r->message);
-    free(r->frame);
+    if (r->frame != r->small_frame)
+        free(r->frame);
     free(r);
 }
 
@@ -178,27 +179,63 @@ static int status_of(int wire_code)
     return wire_code > 0 && wire_code < -QMGR_ECONN ? -wire_code : QMGR_EPROTO;
 }
 
+/* Decodes a frame's head and finds the reply waiting for it; NULL (and the
+ * connection failed in *rc) when either does not check out. */
+static struct qmgr_reply *match_reply(struct qmgr_conn *c, const uint8_t *frame, size_t len,
+                                      struct rpc_response *resp, int *rc)
+{
+    const char *why;
+    if (!rpc_decode_response(frame, len, resp, &why)) {
+        *rc = conn_fail(c, QMGR_EPROTO, "bad reply from the daemon: %s", why);
+        return NULL;
+    }
+    struct qmgr_reply *r = pending_find(&c->pending, resp->msgid);
+    if (!r || r->state != REPLY_IN_FLIGHT) {
+        *rc = conn_fail(c, QMGR_EPROTO, "the daemon answered msgid %lu, which is not in flight",
+                        (unsigned long)resp->msgid);
+        return NULL;
+    }
+    return r;
+}
+
+/* Hands r its frame, whose result sits at the same offset as in resp's. */
+static void complete_reply(struct qmgr_reply *r, uint8_t *frame, const uint8_t *decoded,
+                           const struct rpc_response *resp)
+{
+    r->frame = frame;
+    r->result = (struct mp_slice){.p = frame + (resp->result.p - decoded), .len = resp->result.len};
+    if (resp->error_code) {
+        r->status = status_of(resp->error_code);
+        r->message = copy_message(resp->error_message, resp->error_message_len);
+    }
+    move_reply(r, REPLY_READY);
+}
+
 int pipeline_file_frame(struct qmgr_conn *c, uint8_t *frame, size_t len)
 {
     struct rpc_response resp;
-    const char *why;
-    if (!rpc_decode_response(frame, len, &resp, &why)) {
+    int rc;
+    struct qmgr_reply *r = match_reply(c, frame, len, &resp, &rc);
+    if (!r) {
         free(frame);
-        return conn_fail(c, QMGR_EPROTO, "bad reply from the daemon: %s", why);
+        return rc;
     }
-    struct qmgr_reply *r = pending_find(&c->pending, resp.msgid);
-    if (!r || r->state != REPLY_IN_FLIGHT) {
-        free(frame);
-        return conn_fail(c, QMGR_EPROTO, "the daemon answered msgid %lu, which is not in flight",
-                         (unsigned long)resp.msgid);
-    }
-    r->frame = frame;
-    r->result = resp.result;
-    if (resp.error_code) {
-        r->status = status_of(resp.error_code);
-        r->message = copy_message(resp.error_message, resp.error_message_len);
-    }
-    move_reply(r, REPLY_READY);
+    complete_reply(r, frame, frame, &resp);
+    return QMGR_OK;
+}
+
+int pipeline_file_bytes(struct qmgr_conn *c, const uint8_t *bytes, size_t len)
+{
+    struct rpc_response resp;
+    int rc;
+    struct qmgr_reply *r = match_reply(c, bytes, len, &resp, &rc);
+    if (!r)
+        return rc;
+    uint8_t *frame = len <= sizeof r->small_frame ? r->small_frame : malloc(len ? len : 1);
+    if (!frame)
+        return conn_fail(c, QMGR_ECLIENTMEM, "out of memory for a reply frame");
+    memcpy(frame, bytes, len);
+    complete_reply(r, frame, bytes, &resp);
     return QMGR_OK;
 }
 
