@@ -6,6 +6,7 @@
  * (taken). A lost connection fails everything in flight at once, so every
  * request still gets exactly one reply.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,15 @@ void reply_destroy(struct qmgr_reply *r)
     free(r);
 }
 
+/* A zeroed reply but for small_frame, which is only read once written. */
+static struct qmgr_reply *new_reply(void)
+{
+    struct qmgr_reply *r = malloc(sizeof *r);
+    if (r)
+        memset(r, 0, offsetof(struct qmgr_reply, small_frame));
+    return r;
+}
+
 static uint32_t fresh_msgid(struct qmgr_conn *c)
 {
     /* After 2^32 requests ids wrap; skip one still waiting for its reply. */
@@ -84,7 +94,7 @@ int request_begin(struct qmgr_conn *c, struct request *req, const char *method,
     if (params_size > c->max_frame || method_len > c->max_frame - params_size - REQUEST_HEAD_SIZE)
         return conn_fail(c, QMGR_EINVAL, "a request of about %zu bytes is over the frame limit (%zu)",
                          params_size + method_len, c->max_frame);
-    struct qmgr_reply *r = calloc(1, sizeof *r);
+    struct qmgr_reply *r = new_reply();
     /* Reserving the whole frame now means packing cannot fail half-way. */
     if (!r || !bytes_reserve(&c->out, 4 + REQUEST_HEAD_SIZE + PACK_OVERHEAD + method_len +
                                            params_size)) {
