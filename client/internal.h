@@ -53,6 +53,8 @@ enum reply_state {
     REPLY_DETACHED,  /* owned by a result, or its connection was closed */
 };
 
+enum { REPLY_SMALL_FRAME = 128 };
+
 struct qmgr_reply {
     struct qmgr_conn *conn; /* NULL once detached */
     TAILQ_ENTRY(qmgr_reply) link;
@@ -63,8 +65,10 @@ struct qmgr_reply {
     double deadline; /* 0 until written; < 0: no limit */
     int status;      /* QMGR_OK or a QMGR_E* code */
     char *message;   /* malloc'd; NULL: qmgr_strerror(status) */
-    uint8_t *frame;  /* malloc'd reply frame */
+    uint8_t *frame;  /* malloc'd reply frame, or small_frame */
     struct mp_slice result; /* into frame */
+    /* Typical replies are copied here, saving a malloc/free per reply. */
+    uint8_t small_frame[REPLY_SMALL_FRAME];
 };
 TAILQ_HEAD(reply_list, qmgr_reply);
 
@@ -226,6 +230,8 @@ void request_abandon(struct qmgr_conn *c, struct request *req);
 
 /* Files a reply frame read from the wire (frame is handed over). */
 int pipeline_file_frame(struct qmgr_conn *c, uint8_t *frame, size_t len);
+/* Files a reply frame still in the receive buffer; it is copied. */
+int pipeline_file_bytes(struct qmgr_conn *c, const uint8_t *bytes, size_t len);
 /* Fails every request in flight with code (connection gone). */
 void pipeline_fail_in_flight(struct qmgr_conn *c, int code, const char *why);
 /* The earliest deadline of the requests in flight; < 0: none. */

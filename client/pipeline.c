@@ -6,6 +6,7 @@
  * (taken). A lost connection fails everything in flight at once, so every
  * request still gets exactly one reply.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,8 +62,18 @@ void reply_destroy(struct qmgr_reply *r)
     if (r->conn)
         move_reply(r, REPLY_DETACHED);
     free(r->message);
-    free(r->frame);
+    if (r->frame != r->small_frame)
+        free(r->frame);
     free(r);
+}
+
+/* A zeroed reply but for small_frame, which is only read once written. */
+static struct qmgr_reply *new_reply(void)
+{
+    struct qmgr_reply *r = malloc(sizeof *r);
+    if (r)
+        memset(r, 0, offsetof(struct qmgr_reply, small_frame));
+    return r;
 }
 
 static uint32_t fresh_msgid(struct qmgr_conn *c)
@@ -83,7 +94,7 @@ int request_begin(struct qmgr_conn *c, struct request *req, const char *method,
     if (params_size > c->max_frame || method_len > c->max_frame - params_size - REQUEST_HEAD_SIZE)
         return conn_fail(c, QMGR_EINVAL, "a request of about %zu bytes is over the frame limit (%zu)",
                          params_size + method_len, c->max_frame);
-    struct qmgr_reply *r = calloc(1, sizeof *r);
+    struct qmgr_reply *r = new_reply();
     /* Reserving the whole frame now means packing cannot fail half-way. */
     if (!r || !bytes_reserve(&c->out, 4 + REQUEST_HEAD_SIZE + PACK_OVERHEAD + method_len +
                                            params_size)) {
@@ -178,27 +189,63 @@ static int status_of(int wire_code)
     return wire_code > 0 && wire_code < -QMGR_ECONN ? -wire_code : QMGR_EPROTO;
 }
 
+/* Decodes a frame's head and finds the reply waiting for it; NULL (and the
+ * connection failed in *rc) when either does not check out. */
+static struct qmgr_reply *match_reply(struct qmgr_conn *c, const uint8_t *frame, size_t len,
+                                      struct rpc_response *resp, int *rc)
+{
+    const char *why;
+    if (!rpc_decode_response(frame, len, resp, &why)) {
+        *rc = conn_fail(c, QMGR_EPROTO, "bad reply from the daemon: %s", why);
+        return NULL;
+    }
+    struct qmgr_reply *r = pending_find(&c->pending, resp->msgid);
+    if (!r || r->state != REPLY_IN_FLIGHT) {
+        *rc = conn_fail(c, QMGR_EPROTO, "the daemon answered msgid %lu, which is not in flight",
+                        (unsigned long)resp->msgid);
+        return NULL;
+    }
+    return r;
+}
+
+/* Hands r its frame, whose result sits at the same offset as in resp's. */
+static void complete_reply(struct qmgr_reply *r, uint8_t *frame, const uint8_t *decoded,
+                           const struct rpc_response *resp)
+{
+    r->frame = frame;
+    r->result = (struct mp_slice){.p = frame + (resp->result.p - decoded), .len = resp->result.len};
+    if (resp->error_code) {
+        r->status = status_of(resp->error_code);
+        r->message = copy_message(resp->error_message, resp->error_message_len);
+    }
+    move_reply(r, REPLY_READY);
+}
+
 int pipeline_file_frame(struct qmgr_conn *c, uint8_t *frame, size_t len)
 {
     struct rpc_response resp;
-    const char *why;
-    if (!rpc_decode_response(frame, len, &resp, &why)) {
+    int rc;
+    struct qmgr_reply *r = match_reply(c, frame, len, &resp, &rc);
+    if (!r) {
         free(frame);
-        return conn_fail(c, QMGR_EPROTO, "bad reply from the daemon: %s", why);
+        return rc;
     }
-    struct qmgr_reply *r = pending_find(&c->pending, resp.msgid);
-    if (!r || r->state != REPLY_IN_FLIGHT) {
-        free(frame);
-        return conn_fail(c, QMGR_EPROTO, "the daemon answered msgid %lu, which is not in flight",
-                         (unsigned long)resp.msgid);
-    }
-    r->frame = frame;
-    r->result = resp.result;
-    if (resp.error_code) {
-        r->status = status_of(resp.error_code);
-        r->message = copy_message(resp.error_message, resp.error_message_len);
-    }
-    move_reply(r, REPLY_READY);
+    complete_reply(r, frame, frame, &resp);
+    return QMGR_OK;
+}
+
+int pipeline_file_bytes(struct qmgr_conn *c, const uint8_t *bytes, size_t len)
+{
+    struct rpc_response resp;
+    int rc;
+    struct qmgr_reply *r = match_reply(c, bytes, len, &resp, &rc);
+    if (!r)
+        return rc;
+    uint8_t *frame = len <= sizeof r->small_frame ? r->small_frame : malloc(len ? len : 1);
+    if (!frame)
+        return conn_fail(c, QMGR_ECLIENTMEM, "out of memory for a reply frame");
+    memcpy(frame, bytes, len);
+    complete_reply(r, frame, bytes, &resp);
     return QMGR_OK;
 }
 

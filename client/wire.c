@@ -159,6 +159,15 @@ static int file_frame(struct qmgr_conn *c, uint8_t *frame, size_t len)
     return rc;
 }
 
+/* Files a frame read whole into c->in, decoded where it lies. */
+static int file_in_place(struct qmgr_conn *c, const uint8_t *bytes, size_t len)
+{
+    int rc = pipeline_file_bytes(c, bytes, len);
+    if (rc)
+        wire_drop(c, rc, c->error);
+    return rc;
+}
+
 /* Moves the unread tail of c->in to its start. */
 static void compact_input(struct qmgr_conn *c)
 {
@@ -168,6 +177,18 @@ static void compact_input(struct qmgr_conn *c)
     memmove(c->in.data, c->in.data + c->in_off, left);
     c->in.len = left;
     c->in_off = 0;
+}
+
+/* Moves the start of a frame over the chunk into its own buffer. */
+static int start_big_frame(struct qmgr_conn *c, const uint8_t *start, size_t len, size_t have)
+{
+    uint8_t *frame = malloc(len);
+    if (!frame)
+        return drop_with(c, QMGR_ECLIENTMEM, "out of memory for a reply frame");
+    memcpy(frame, start, have);
+    c->in_off += FRAME_HEADER_SIZE + have;
+    c->big = (struct big_frame){.data = frame, .len = len, .have = have};
+    return QMGR_OK;
 }
 
 /* Cuts the complete frames out of c->in; starts a big frame when one does
@@ -184,20 +205,18 @@ static int cut_frames(struct qmgr_conn *c)
         size_t have = c->in.len - c->in_off - FRAME_HEADER_SIZE;
         if (have < len && len <= READ_CHUNK)
             break;
-        uint8_t *frame = malloc(len ? len : 1);
-        if (!frame)
-            return drop_with(c, QMGR_ECLIENTMEM, "out of memory for a reply frame");
-        size_t take = have < len ? have : len;
-        memcpy(frame, head + FRAME_HEADER_SIZE, take);
-        c->in_off += FRAME_HEADER_SIZE + take;
-        if (take < len) {
-            c->big = (struct big_frame){.data = frame, .len = len, .have = take};
-            break;
+        if (have >= len) {
+            c->in_off += FRAME_HEADER_SIZE + len;
+            rc = file_in_place(c, head + FRAME_HEADER_SIZE, len);
+            if (rc)
+                return rc;
+            filed++;
+            continue;
         }
-        rc = file_frame(c, frame, len);
+        rc = start_big_frame(c, head + FRAME_HEADER_SIZE, len, have);
         if (rc)
             return rc;
-        filed++;
+        break;
     }
     compact_input(c);
     return filed;
