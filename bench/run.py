@@ -374,6 +374,20 @@ def part_pipeline(ctx):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def daemon_cpu_s(daemon):
+    """The daemon's own user and system CPU seconds (its stats reply)."""
+    sys.path.insert(0, os.path.join(ROOT, "client", "python", "src"))
+    import qmgr
+    with open(daemon.keyfile, "rb") as f:
+        key = f.read().rstrip(b"\n")
+    c = qmgr.connect(daemon.addr, key, timeout=60)
+    try:
+        st = c.stats()
+    finally:
+        c.close()
+    return st["cpu_user_s"], st["cpu_sys_s"]
+
+
 def pipeline_round(ctx, prog, work, log_path, rnd, peerlib):
     daemon = Qmgrd(ctx.build, "none", conf_text=PIPELINE_CONF)
     db = os.path.join(work, "logstats-%d.db" % rnd)
@@ -384,11 +398,13 @@ def pipeline_round(ctx, prog, work, log_path, rnd, peerlib):
         dumper = subprocess.Popen([prog["dumper"], "--db", db], env=env, stderr=quiet)
         busy = ctx.quiet()
         argv = [prog["producer"], "--batch", str(PIPELINE_BATCH), log_path]
+        cpu0 = daemon_cpu_s(daemon)
         with peerlib.Meter([daemon.pid]) as mt:
             t0 = time.monotonic()
             res = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
             wall = time.monotonic() - t0
             mt.stop()
+        cpu1 = daemon_cpu_s(daemon)
         for p in (workers, dumper):  # every batch is done: the dumper's last drain takes the rest
             p.terminate()
             p.wait(60)
@@ -402,6 +418,11 @@ def pipeline_round(ctx, prog, work, log_path, rnd, peerlib):
         "lines_per_s": round(PIPELINE_LINES / wall), "counted": counted,
         "exact": res.returncode == 0 and counted == str(PIPELINE_LINES),
         "server_cpu_s": round(mt.server, 3), "busy_before": busy,
+        # The daemon's own figures: every byte of the log goes in once and out once.
+        "daemon_user_s": round(cpu1[0] - cpu0[0], 3), "daemon_sys_s": round(cpu1[1] - cpu0[1], 3),
+        "log_mb": round(os.path.getsize(log_path) / 1e6, 1),
+        "daemon_cpu_ms_per_mb": round(1000 * (cpu1[0] - cpu0[0] + cpu1[1] - cpu0[1]) /
+                                      (os.path.getsize(log_path) / 1e6), 3),
         "foreign_cores": mt.as_dict()["foreign_cores"], "cmd": " ".join(argv)})
 
 

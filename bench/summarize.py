@@ -77,6 +77,8 @@ def fmt(v, unit=""):
         return "%.2f×" % v
     if unit == "B":
         return "%.1f B" % v
+    if unit == "ms":
+        return "%.2f ms" % v
     if v >= 1e6:
         return "%.2fM" % (v / 1e6)
     if v >= 1e4:
@@ -172,6 +174,14 @@ def target_rows(R):
                      fmt(med(ours, "lines_per_s")) + spread(ours, "lines_per_s"),
                      "%s %s" % (name, fmt(med(peer, "lines_per_s"))), fmt(rp, "x"),
                      "≥ %.0f× → %s" % (target, verdict(rp, target)), "", load_note(peer)])
+    cpu_mb = [r for r in ours if "daemon_cpu_ms_per_mb" in r]
+    if cpu_mb:
+        rows.append(["pipeline: daemon CPU (its own cpu_user_s + cpu_sys_s) per MB of log", "none",
+                     fmt(med(cpu_mb, "daemon_cpu_ms_per_mb"), "ms") + spread(cpu_mb, "daemon_cpu_ms_per_mb"),
+                     "user %s s, sys %s s for %s MB" % (fmt(med(cpu_mb, "daemon_user_s")),
+                                                       fmt(med(cpu_mb, "daemon_sys_s")),
+                                                       fmt(med(cpu_mb, "log_mb"))),
+                     "", "halved against the run before → compare runs", "", ""])
     mem_ours = [dict(r, per_item=r["server_rss_delta_bytes"] / r["ops"]) for r in R.mem
                 if r.get("label") == "mem_1M_64B" and r.get("ops")]
     mem_redis = [dict(r, per_item=r["rss_bytes_per_item"]) for r in R.redis

@@ -187,15 +187,21 @@ size_t rpc_frame_begin(struct bytes *out)
 
 bool rpc_frame_end(struct bytes *out, size_t frame_start)
 {
+    return rpc_frame_end_with(out, frame_start, 0);
+}
+
+bool rpc_frame_end_with(struct bytes *out, size_t frame_start, size_t elsewhere)
+{
     const size_t payload_start = frame_start + FRAME_HEADER_SIZE;
-    if (out->failed || out->len < payload_start || out->len - payload_start > INT32_MAX) {
+    if (out->failed || out->len < payload_start || elsewhere > INT32_MAX ||
+        out->len - payload_start > INT32_MAX - elsewhere) {
         /* Out of memory part-way (some bytes never got in), or too long. */
         if (out->len > frame_start)
             out->len = frame_start;
         out->failed = false;
         return false;
     }
-    frame_write_be32(out->data + frame_start, (uint32_t)(out->len - payload_start));
+    frame_write_be32(out->data + frame_start, (uint32_t)(out->len - payload_start + elsewhere));
     return true;
 }
 

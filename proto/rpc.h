@@ -66,6 +66,9 @@ bool rpc_decode_response(const uint8_t *frame, size_t len, struct rpc_response *
 void rpc_packer_init(msgpack_packer *pk, struct bytes *out);
 size_t rpc_frame_begin(struct bytes *out);
 bool rpc_frame_end(struct bytes *out, size_t frame_start);
+/* As rpc_frame_end, for a payload of which `elsewhere` more bytes are sent
+ * from outside out (after out's bytes of the frame or between them). */
+bool rpc_frame_end_with(struct bytes *out, size_t frame_start, size_t elsewhere);
 
 /* [0, msgid, method, <array of nparams>]: the caller packs nparams values. */
 void rpc_pack_request_head(msgpack_packer *pk, uint32_t msgid, const char *method,

@@ -22,6 +22,7 @@
 #include "proto/errors.h"
 #include "proto/frame.h"
 #include "proto/tls_error.h"
+#include "block.h"
 #include "server.h"
 
 static void continue_tls_handshake(struct conn *c);
@@ -304,7 +305,7 @@ static uint64_t buffer_held(const struct bytes *b, size_t done)
 void conn_count_memory(struct conn *c)
 {
     uint64_t now = conn_fixed_cost(c) + buffer_held(&c->in, 0) +
-                   buffer_held(&c->session.out, c->session.out_off);
+                   buffer_held(&c->session.out, c->session.out_off) + c->session.ref_bytes;
     struct memory *m = conn_memory(c->srv);
     m->used = m->used - c->memory_counted + now;
     c->memory_counted = now;
@@ -369,8 +370,41 @@ static void keep_tail(struct conn *c, const uint8_t *p, size_t n)
     conn_count_memory(c);
 }
 
+/* Frames up to READ_CHUNK are read whole into the shared read buffer, and
+ * copying one costs less than a block would. */
+#define BLOCK_MIN_FRAME READ_CHUNK
+
+/* A large request that fills the input buffer exactly (input_room_wanted
+ * sized it so) goes on in a block: a put's item is queued and leased by
+ * reference instead of copied. */
+static bool input_is_one_large_frame(const struct conn *c)
+{
+    if (c->state != CONN_READY || c->srv->cluster || c->read_paused || c->session.failed ||
+        c->in.len <= FRAME_HEADER_SIZE + BLOCK_MIN_FRAME)
+        return false;
+    return c->in.len - FRAME_HEADER_SIZE == frame_read_be32(c->in.data) &&
+           c->in.cap - c->in.len < READ_CHUNK;
+}
+
+static bool process_in_block(struct conn *c)
+{
+    struct block *b = block_adopt(c->in.data, c->in.len);
+    if (!b)
+        return false;
+    c->in = (struct bytes){0};
+    c->session.frame_block = b;
+    conn_process(c, b->data, b->size);
+    c->session.frame_block = NULL;
+    block_unref(b);
+    if (c->state != CONN_CLOSED)
+        conn_count_memory(c);
+    return true;
+}
+
 static void process_buffered(struct conn *c)
 {
+    if (input_is_one_large_frame(c) && process_in_block(c))
+        return;
     size_t used = conn_process(c, c->in.data, c->in.len);
     if (c->state == CONN_CLOSED)
         return;
@@ -533,6 +567,9 @@ static void resume_reading(struct conn *c)
     }
 }
 
+/* Pieces per sendmsg: a few big items with the reply bytes around them. */
+#define SEND_PIECES 16
+
 /* Writes what it can of the pending output: false when c was closed. */
 static bool send_tls(struct conn *c)
 {
@@ -561,11 +598,22 @@ static bool send_tls(struct conn *c)
     return true;
 }
 
+/* The pending output, with the items sent by reference between its bytes. */
+static ssize_t send_pieces(struct conn *c)
+{
+    struct iovec iov[SEND_PIECES];
+    struct msghdr msg = {.msg_iov = iov};
+    msg.msg_iovlen = (size_t)session_output_iov(&c->session, iov, SEND_PIECES);
+    return sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+}
+
 static bool send_plain(struct conn *c)
 {
     struct session *s = &c->session;
     while (session_output_pending(s) > 0) {
-        ssize_t n = send(c->fd, s->out.data + s->out_off, session_output_pending(s), MSG_NOSIGNAL);
+        ssize_t n = session_has_refs(s)
+                        ? send_pieces(c)
+                        : send(c->fd, s->out.data + s->out_off, session_output_pending(s), MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -677,6 +725,8 @@ static struct conn *conn_new(struct server *srv, int fd, const struct sockaddr *
     c->read_ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_readable, c);
     c->write_ev = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
     c->handshake_timer = evtimer_new(srv->base, on_handshake_timeout, c);
+    /* TLS writes its records from one buffer: items are copied into it. */
+    c->session.refs_allowed = !tls;
     if (tls) {
         c->ssl = tls_session_new(srv->tls_ctx, fd);
         c->read_again = evtimer_new(srv->base, on_read_again, c);

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block.h"
 #include "objects.h"
 
 #define SEGMENT_SIZE (64 * 1024 - 64) /* a 64 KiB block with malloc's header */
@@ -41,11 +42,21 @@ static void segment_release(struct itemq *q, struct segment *s)
         free(s);
 }
 
-bool itemq_push_back(struct itemq *q, const uint8_t *item, size_t len)
+/* A reference entry: the mark, then this, copied in byte by byte (entries
+ * are packed, so it is not aligned). */
+#define REF_MARK 0xc1
+struct item_ref {
+    struct block *block;
+    const uint8_t *p;
+    uint32_t len;
+};
+#define REF_ENTRY_SIZE (1 + sizeof(struct item_ref))
+
+static bool store_back(struct itemq *q, const uint8_t *entry, size_t size)
 {
     struct segment *t = q->tail;
-    if (!t || t->cap - t->end < len) {
-        t = segment_new(q, len);
+    if (!t || t->cap - t->end < size) {
+        t = segment_new(q, size);
         if (!t)
             return false;
         t->start = t->end = 0;
@@ -55,18 +66,16 @@ bool itemq_push_back(struct itemq *q, const uint8_t *item, size_t len)
             q->head = t;
         q->tail = t;
     }
-    memcpy(t->data + t->end, item, len);
-    t->end += (uint32_t)len;
-    q->count++;
-    q->bytes += len;
+    memcpy(t->data + t->end, entry, size);
+    t->end += (uint32_t)size;
     return true;
 }
 
-bool itemq_push_front(struct itemq *q, const uint8_t *item, size_t len)
+static bool store_front(struct itemq *q, const uint8_t *entry, size_t size)
 {
     struct segment *h = q->head;
-    if (!h || h->start < len) {
-        h = segment_new(q, len);
+    if (!h || h->start < size) {
+        h = segment_new(q, size);
         if (!h)
             return false;
         /* A new head fills from its end, so later push_fronts fit before. */
@@ -76,29 +85,103 @@ bool itemq_push_front(struct itemq *q, const uint8_t *item, size_t len)
         if (!q->tail)
             q->tail = h;
     }
-    h->start -= (uint32_t)len;
-    memcpy(h->data + h->start, item, len);
+    h->start -= (uint32_t)size;
+    memcpy(h->data + h->start, entry, size);
+    return true;
+}
+
+typedef bool store_fn(struct itemq *q, const uint8_t *entry, size_t size);
+
+static bool push_copy(struct itemq *q, const uint8_t *item, size_t len, store_fn *store)
+{
+    if (!store(q, item, len))
+        return false;
     q->count++;
     q->bytes += len;
     return true;
 }
 
-static size_t item_length(const uint8_t *p, size_t left)
+static bool push_ref(struct itemq *q, struct block *b, const uint8_t *item, size_t len,
+                     store_fn *store)
 {
+    uint8_t entry[REF_ENTRY_SIZE];
+    struct item_ref ref = {.block = b, .p = item, .len = (uint32_t)len};
+    entry[0] = REF_MARK;
+    memcpy(entry + 1, &ref, sizeof ref);
+    if (!store(q, entry, sizeof entry))
+        return false;
+    block_ref(b);
+    q->refs++;
+    q->count++;
+    q->bytes += len;
+    return true;
+}
+
+bool itemq_push_back(struct itemq *q, const uint8_t *item, size_t len)
+{
+    return push_copy(q, item, len, store_back);
+}
+
+bool itemq_push_front(struct itemq *q, const uint8_t *item, size_t len)
+{
+    return push_copy(q, item, len, store_front);
+}
+
+bool itemq_push_back_ref(struct itemq *q, struct block *b, const uint8_t *item, size_t len)
+{
+    return push_ref(q, b, item, len, store_back);
+}
+
+bool itemq_push_front_ref(struct itemq *q, struct block *b, const uint8_t *item, size_t len)
+{
+    return push_ref(q, b, item, len, store_front);
+}
+
+static bool is_ref(const uint8_t *entry)
+{
+    return entry[0] == REF_MARK;
+}
+
+static struct item_ref read_ref(const uint8_t *entry)
+{
+    struct item_ref ref;
+    memcpy(&ref, entry + 1, sizeof ref);
+    return ref;
+}
+
+/* The item of the entry at p (left bytes to the segment's end), and the
+ * bytes the entry takes; *block is the item's block or NULL. */
+static size_t read_entry(const uint8_t *p, size_t left, struct mp_slice *item,
+                         struct block **block)
+{
+    if (is_ref(p)) {
+        struct item_ref ref = read_ref(p);
+        *item = (struct mp_slice){.p = ref.p, .len = ref.len};
+        *block = ref.block;
+        return REF_ENTRY_SIZE;
+    }
     struct mp_reader r;
-    struct mp_slice raw;
     mp_reader_init(&r, p, left);
-    return mp_skip(&r, &raw) ? raw.len : left;
+    *block = NULL;
+    if (!mp_skip(&r, item))
+        *item = (struct mp_slice){.p = p, .len = left};
+    return item->len;
 }
 
 bool itemq_front(const struct itemq *q, struct mp_slice *item)
 {
     const struct segment *h = q->head;
+    struct block *block;
     if (!h)
         return false;
-    item->p = h->data + h->start;
-    item->len = item_length(item->p, h->end - h->start);
+    read_entry(h->data + h->start, h->end - h->start, item, &block);
     return true;
+}
+
+struct block *itemq_front_block(const struct itemq *q)
+{
+    const struct segment *h = q->head;
+    return h && is_ref(h->data + h->start) ? read_ref(h->data + h->start).block : NULL;
 }
 
 void itemq_pop_front(struct itemq *q, size_t len)
@@ -106,7 +189,14 @@ void itemq_pop_front(struct itemq *q, size_t len)
     struct segment *h = q->head;
     if (!h)
         return;
-    h->start += (uint32_t)len;
+    const uint8_t *entry = h->data + h->start;
+    size_t size = len;
+    if (is_ref(entry)) {
+        block_unref(read_ref(entry).block);
+        q->refs--;
+        size = REF_ENTRY_SIZE;
+    }
+    h->start += (uint32_t)size;
     q->count--;
     q->bytes -= len;
     if (h->start == h->end) {
@@ -117,8 +207,20 @@ void itemq_pop_front(struct itemq *q, size_t len)
     }
 }
 
+static void unref_blocks(const struct itemq *q)
+{
+    struct itemq_iter it;
+    struct mp_slice item;
+    itemq_iter_init(q, &it);
+    while (itemq_iter_next(&it, &item))
+        if (it.block)
+            block_unref(it.block);
+}
+
 void itemq_clear(struct itemq *q)
 {
+    if (q->refs)
+        unref_blocks(q);
     struct segment *s = q->head;
     while (s) {
         struct segment *next = s->next;
@@ -133,6 +235,7 @@ void itemq_iter_init(const struct itemq *q, struct itemq_iter *it)
 {
     it->seg = q->head;
     it->off = it->seg ? it->seg->start : 0;
+    it->block = NULL;
 }
 
 bool itemq_iter_next(struct itemq_iter *it, struct mp_slice *item)
@@ -143,8 +246,6 @@ bool itemq_iter_next(struct itemq_iter *it, struct mp_slice *item)
     }
     if (!it->seg)
         return false;
-    item->p = it->seg->data + it->off;
-    item->len = item_length(item->p, it->seg->end - it->off);
-    it->off += item->len;
+    it->off += read_entry(it->seg->data + it->off, it->seg->end - it->off, item, &it->block);
     return true;
 }

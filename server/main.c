@@ -1,5 +1,6 @@
 /* qmgrd: flags, configuration, the authkey, then the event loop. */
 #include <getopt.h>
+#include <malloc.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,18 @@ static void raise_fd_limit(uint64_t max_connections)
                  (unsigned long long)rl.rlim_cur);
 }
 
+/* glibc's malloc maps every block over a threshold that follows the largest
+ * block freed, and gives the top of its heap back to the kernel past twice
+ * that. With batches of a few hundred KiB moving through, each one was then
+ * faulted in afresh: about a fifth of the daemon's CPU in the pipeline. Fixed
+ * limits keep a few MiB of freed blocks for the next batch, as jemalloc does
+ * for Redis. */
+static void keep_freed_blocks(void)
+{
+    mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
+}
+
 int main(int argc, char **argv)
 {
     struct options opts = {0};
@@ -173,6 +186,7 @@ int main(int argc, char **argv)
         return 1;
     }
     raise_fd_limit(cfg.max_connections);
+    keep_freed_blocks();
     srv->journal_flags = opts.journal_flags;
     rc = server_init(srv, &cfg, opts.config_path) ? server_run(srv) : 1;
     server_free(srv);

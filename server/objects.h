@@ -45,8 +45,14 @@ static inline bool memory_fits(const struct memory *m, uint64_t n)
  * item). An item's length is not stored: items were validated when put, so
  * mp_skip finds where each ends. Segments fill from the back for push_back
  * and from the front for push_front (redelivery).
+ *
+ * A large item that arrived in a block (block.h) is queued as a reference
+ * to it instead of a copy: an entry that starts with a byte msgpack never
+ * uses (0xc1), so no item is taken for one. Either way the queue counts the
+ * item's bytes.
  */
 struct segment;
+struct block;
 
 struct itemq {
     struct segment *head;
@@ -54,12 +60,18 @@ struct itemq {
     struct segment *spare; /* one empty segment kept to avoid malloc churn */
     uint64_t count;
     uint64_t bytes;
+    uint64_t refs; /* entries that are references into blocks */
 };
 
 bool itemq_push_back(struct itemq *q, const uint8_t *item, size_t len);
 bool itemq_push_front(struct itemq *q, const uint8_t *item, size_t len);
+/* As above, for an item inside block b: the entry holds a reference to b. */
+bool itemq_push_back_ref(struct itemq *q, struct block *b, const uint8_t *item, size_t len);
+bool itemq_push_front_ref(struct itemq *q, struct block *b, const uint8_t *item, size_t len);
 /* The head item, valid until the next change to q. False when empty. */
 bool itemq_front(const struct itemq *q, struct mp_slice *item);
+/* The head item's block, NULL when it is stored in the queue (or none). */
+struct block *itemq_front_block(const struct itemq *q);
 /* Removes the head item, whose length itemq_front() gave. */
 void itemq_pop_front(struct itemq *q, size_t len);
 void itemq_clear(struct itemq *q);
@@ -68,6 +80,7 @@ void itemq_clear(struct itemq *q);
 struct itemq_iter {
     const struct segment *seg;
     size_t off;
+    struct block *block; /* the last item's block; NULL: stored in the queue */
 };
 void itemq_iter_init(const struct itemq *q, struct itemq_iter *it);
 bool itemq_iter_next(struct itemq_iter *it, struct mp_slice *item);
@@ -106,12 +119,18 @@ struct lease {
     TAILQ_ENTRY(lease) link;
     /* An item is inside one frame, whose length is below 2^31. With 32
      * bits and the item right behind them (LEASE_SIZE, not sizeof, which
-     * pads), a 64-byte item's lease takes malloc's 96-byte chunk, not 112. */
+     * pads), a 64-byte item's lease takes malloc's 96-byte chunk, not 112.
+     * The top bit says the item is in a block: item then holds the block
+     * and where the item lies in it (a struct lease_ref). */
     uint32_t len;
     uint8_t item[];
 };
 #define LEASE_SIZE(len) (offsetof(struct lease, item) + (len))
+#define LEASE_IN_BLOCK 0x80000000u
 TAILQ_HEAD(lease_list, lease);
+
+/* A lease's item and its length, wherever it is held. */
+struct mp_slice lease_item(const struct lease *l);
 
 /* What one lease costs in memory beyond its item's bytes. */
 #define LEASE_OVERHEAD (LEASE_SIZE(0) + MALLOC_OVERHEAD)
@@ -200,8 +219,9 @@ bool queue_has_room(const struct queue *q);
 /* The primitives below are the changes records make (state.c applies a
  * record through them); they serve no parked request themselves: the state
  * serves what a change touched once the change is recorded. */
-/* Appends an item; 0 or PROTO_ENOMEM. The caller checks room and max_item. */
-int queue_put(struct queue *q, const uint8_t *item, size_t len);
+/* Appends an item; 0 or PROTO_ENOMEM. The caller checks room and max_item.
+ * An item inside a block (NULL: none) large enough is kept by reference. */
+int queue_put(struct queue *q, const uint8_t *item, size_t len, struct block *block);
 /* How many of the first max items fit in budget bytes: at least one when
  * the queue is not empty, so a get always makes progress. */
 uint32_t queue_count_fitting(const struct queue *q, uint32_t max, uint64_t budget);
@@ -210,8 +230,10 @@ uint32_t queue_count_fitting(const struct queue *q, uint32_t max, uint64_t budge
 uint64_t queue_head_bytes(const struct queue *q, uint64_t n, uint64_t limit);
 /* Pops the first n items (at most the queue's count), calling sink for each
  * while its bytes are valid; with redeliver each is leased to owner. All or
- * nothing: false (nothing taken) when the leases cannot be allocated. */
-typedef void (*item_sink)(void *ctx, const uint8_t *item, size_t len);
+ * nothing: false (nothing taken) when the leases cannot be allocated. An
+ * item inside a block comes with it (else NULL): a sink may keep the item
+ * by taking a reference to the block. */
+typedef void (*item_sink)(void *ctx, const uint8_t *item, size_t len, struct block *block);
 bool queue_take(struct queue *q, uint32_t n, struct lease_owner *owner, item_sink sink,
                 void *ctx);
 /* Items out on owner's leases from q. */

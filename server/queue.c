@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block.h"
 #include "objects.h"
 #include "proto/errors.h"
 
@@ -48,9 +49,14 @@ bool queue_has_room(const struct queue *q)
     return q->maxsize == 0 || q->items.count < q->maxsize;
 }
 
-int queue_put(struct queue *q, const uint8_t *item, size_t len)
+int queue_put(struct queue *q, const uint8_t *item, size_t len, struct block *block)
 {
-    if (!memory_fits(q->memory, len) || !itemq_push_back(&q->items, item, len))
+    /* A block holds one put's frame, which is its item and a few bytes of
+     * envelope: counting the item's bytes counts the block. */
+    if (!memory_fits(q->memory, len))
+        return PROTO_ENOMEM;
+    if (!(block ? itemq_push_back_ref(&q->items, block, item, len)
+                : itemq_push_back(&q->items, item, len)))
         return PROTO_ENOMEM;
     q->memory->used += len;
     q->unfinished++;
@@ -133,30 +139,82 @@ static void group_release_if_empty(struct lease_owner *owner, struct lease_group
     free(g);
 }
 
+/* What a lease of an item in a block holds (in item, unaligned). */
+struct lease_ref {
+    struct block *block;
+    const uint8_t *p;
+};
+
+static bool lease_in_block(const struct lease *l)
+{
+    return l->len & LEASE_IN_BLOCK;
+}
+
+static struct lease_ref read_lease_ref(const struct lease *l)
+{
+    struct lease_ref ref;
+    memcpy(&ref, l->item, sizeof ref);
+    return ref;
+}
+
+static size_t lease_len(const struct lease *l)
+{
+    return l->len & ~LEASE_IN_BLOCK;
+}
+
+struct mp_slice lease_item(const struct lease *l)
+{
+    const uint8_t *p = lease_in_block(l) ? read_lease_ref(l).p : l->item;
+    return (struct mp_slice){.p = p, .len = lease_len(l)};
+}
+
+/* A lease of item: a copy of it, or a reference when it is in block. */
+static struct lease *lease_new(const struct mp_slice *item, struct block *block)
+{
+    struct lease *l = malloc(LEASE_SIZE(block ? sizeof(struct lease_ref) : item->len));
+    if (!l)
+        return NULL;
+    l->len = (uint32_t)item->len;
+    if (!block) {
+        memcpy(l->item, item->p, item->len);
+        return l;
+    }
+    struct lease_ref ref = {.block = block, .p = item->p};
+    memcpy(l->item, &ref, sizeof ref);
+    l->len |= LEASE_IN_BLOCK;
+    block_ref(block);
+    return l;
+}
+
+static void lease_free(struct lease *l)
+{
+    if (lease_in_block(l))
+        block_unref(read_lease_ref(l).block);
+    free(l);
+}
+
 static void free_lease_list(struct lease_list *list)
 {
     struct lease *l;
     while ((l = TAILQ_FIRST(list))) {
         TAILQ_REMOVE(list, l, link);
-        free(l);
+        lease_free(l);
     }
 }
 
-/* Copies the first n items into new leases, before anything is popped, so
- * that running out of memory takes nothing. */
+/* Makes leases of the first n items, before anything is popped, so that
+ * running out of memory takes nothing. */
 static bool prepare_leases(const struct queue *q, uint32_t n, struct lease_list *out)
 {
     struct itemq_iter it;
     struct mp_slice item;
     itemq_iter_init(&q->items, &it);
     for (uint32_t i = 0; i < n && itemq_iter_next(&it, &item); i++) {
-        struct lease *l = malloc(LEASE_SIZE(item.len));
+        struct lease *l = lease_new(&item, it.block);
         if (!l) {
             free_lease_list(out);
             return false;
         }
-        l->len = (uint32_t)item.len;
-        memcpy(l->item, item.p, item.len);
         TAILQ_INSERT_TAIL(out, l, link);
     }
     return true;
@@ -168,8 +226,9 @@ static void take_leased(struct queue *q, struct lease_group *g, struct lease_lis
     struct lease *l;
     while ((l = TAILQ_FIRST(prepared))) {
         TAILQ_REMOVE(prepared, l, link);
-        sink(ctx, l->item, l->len);
-        itemq_pop_front(&q->items, l->len);
+        struct mp_slice item = lease_item(l);
+        sink(ctx, item.p, item.len, lease_in_block(l) ? read_lease_ref(l).block : NULL);
+        itemq_pop_front(&q->items, item.len);
         TAILQ_INSERT_TAIL(&g->leases, l, link);
         g->count++;
         q->leased++;
@@ -183,7 +242,7 @@ static uint32_t take_unleased(struct queue *q, uint32_t n, item_sink sink, void 
     uint32_t taken = 0;
     struct mp_slice item;
     while (taken < n && itemq_front(&q->items, &item)) {
-        sink(ctx, item.p, item.len);
+        sink(ctx, item.p, item.len, itemq_front_block(&q->items));
         q->memory->used -= item.len;
         itemq_pop_front(&q->items, item.len);
         q->gets++;
@@ -223,8 +282,8 @@ static void settle_leases(struct queue *q, uint64_t count, struct lease_owner *o
         TAILQ_REMOVE(&g->leases, l, link);
         g->count--;
         q->leased--;
-        q->memory->used -= l->len + LEASE_OVERHEAD;
-        free(l);
+        q->memory->used -= lease_len(l) + LEASE_OVERHEAD;
+        lease_free(l);
         count--;
     }
     if (g)
@@ -406,6 +465,14 @@ void queue_set_serve(struct queue_set *set)
     }
 }
 
+static bool push_front_leased(struct itemq *items, const struct lease *l)
+{
+    struct mp_slice item = lease_item(l);
+    if (lease_in_block(l))
+        return itemq_push_front_ref(items, read_lease_ref(l).block, item.p, item.len);
+    return itemq_push_front(items, item.p, item.len);
+}
+
 /* From the newest back, each to the head: the oldest ends up first. */
 static void return_group(struct lease_group *g)
 {
@@ -416,11 +483,11 @@ static void return_group(struct lease_group *g)
         g->count--;
         q->leased--;
         q->memory->used -= LEASE_OVERHEAD;
-        if (itemq_push_front(&q->items, l->item, l->len))
+        if (push_front_leased(&q->items, l))
             q->redelivered++;
         else
-            q->memory->used -= l->len; /* BUG: out of memory; the item is lost */
-        free(l);
+            q->memory->used -= lease_len(l); /* BUG: out of memory; the item is lost */
+        lease_free(l);
     }
 }
 

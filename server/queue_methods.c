@@ -5,9 +5,14 @@
 #include "proto/errors.h"
 #include "state.h"
 
-static void pack_item(void *ctx, const uint8_t *item, size_t len)
+/* An item in a block goes out from there when the transport can send it
+ * so (out of memory for the reference: it is copied, as any other). */
+static void pack_item(void *ctx, const uint8_t *item, size_t len, struct block *block)
 {
-    rpc_pack_raw(ctx, item, len);
+    struct session *s = ctx;
+    if (block && s->refs_allowed && session_add_ref(s, block, item, len))
+        return;
+    rpc_pack_raw(&s->packer, item, len);
 }
 
 static struct record queue_record(enum record_type type, const struct queue *q)
@@ -41,6 +46,7 @@ void m_queue_put(struct session *s, uint32_t msgid, struct params *p)
     }
     struct record r = queue_record(REC_PUT, q);
     r.value = p->value;
+    r.value_block = s->frame_block;
     reply_code(s, msgid, state_apply(s->st, &r, p->object, NULL));
 }
 
@@ -118,7 +124,7 @@ void reply_items(struct session *s, uint32_t msgid, struct queue *q, struct obje
     msgpack_packer *pk = reply_begin(s, msgid, &start);
     if (many)
         msgpack_pack_array(pk, (uint32_t)r.n);
-    struct apply_out out = {.sink = pack_item, .sink_ctx = pk};
+    struct apply_out out = {.sink = pack_item, .sink_ctx = s};
     if (state_apply(s->st, &r, o, &out) != PROTO_OK) {
         reply_abort(s, start);
         reply_error(s, msgid, PROTO_ENOMEM, "out of memory for the leases");
@@ -232,7 +238,7 @@ void m_queue_peek(struct session *s, uint32_t msgid, struct params *p)
     struct mp_slice item;
     itemq_iter_init(&q->items, &it);
     for (uint64_t i = 0; i < n && itemq_iter_next(&it, &item); i++)
-        pack_item(pk, item.p, item.len);
+        pack_item(s, item.p, item.len, it.block);
     reply_end(s, start);
 }
 

@@ -16,6 +16,8 @@
 
 #include "proto/mp.h"
 
+struct block;
+
 /* The numbers are those of the journal file: never renumber. */
 enum record_type {
     REC_PUT = 1,          /* name, item */
@@ -43,6 +45,9 @@ struct record {
     uint64_t owner;
     uint64_t n;
     struct mp_slice value; /* PUT: the item; BUF_SET: the msgpack value */
+    /* PUT: the block (block.h) value lies in, which the queue may keep a
+     * reference to instead of a copy; NULL: value is copied. */
+    struct block *value_block;
     const char *key;
     size_t key_len;
     bool value_is_number; /* BUF_SET: number holds the value, not value */

@@ -14,25 +14,29 @@ msgpack_packer *reply_begin(struct session *s, uint32_t msgid, size_t *frame_sta
 
 void reply_abort(struct session *s, size_t frame_start)
 {
+    session_drop_refs_after(s, frame_start);
     s->out.len = frame_start;
     s->out.failed = false;
 }
 
-static bool over_max_message(const struct session *s, size_t frame_start)
+static bool over_max_message(const struct session *s, size_t frame_start, size_t by_ref)
 {
     return s->out.len >= frame_start + FRAME_HEADER_SIZE &&
-           s->out.len - frame_start - FRAME_HEADER_SIZE > s->st->config->max_message;
+           s->out.len - frame_start - FRAME_HEADER_SIZE + by_ref > s->st->config->max_message;
 }
 
 bool reply_end(struct session *s, size_t frame_start)
 {
-    bool too_big = !s->out.failed && over_max_message(s, frame_start);
+    size_t by_ref = session_ref_bytes_after(s, frame_start);
+    bool too_big = !s->out.failed && over_max_message(s, frame_start, by_ref);
     if (too_big) {
         reply_abort(s, frame_start);
         reply_error(s, s->reply_msgid, PROTO_ETOOBIG, "the reply would be over max_message");
         return false;
     }
-    bool ok = rpc_frame_end(&s->out, frame_start);
+    bool ok = rpc_frame_end_with(&s->out, frame_start, by_ref);
+    if (!ok)
+        session_drop_refs_after(s, frame_start);
     if (!ok) {
         /* Out of memory: the session cannot be answered any more. Its
          * connection is closed at the end of the turn, not in the middle of

@@ -86,11 +86,12 @@ static struct object *resolve(struct state *st, const struct record *r, int *rc)
     return *rc == PROTO_OK ? o : NULL;
 }
 
-static void discard_item(void *ctx, const uint8_t *item, size_t len)
+static void discard_item(void *ctx, const uint8_t *item, size_t len, struct block *block)
 {
     (void)ctx;
     (void)item;
     (void)len;
+    (void)block;
 }
 
 static int apply_take(struct state *st, struct queue *q, const struct record *r,
@@ -112,7 +113,7 @@ static int apply_queue(struct state *st, struct queue *q, const struct record *r
     int rc = PROTO_OK;
     switch (r->type) {
     case REC_PUT:
-        rc = queue_put(q, r->value.p, r->value.len);
+        rc = queue_put(q, r->value.p, r->value.len, r->value_block);
         break;
     case REC_TAKE:
         rc = apply_take(st, q, r, out);
@@ -240,7 +241,7 @@ static void emit_lease(void *ctx, const struct queue *q, const struct lease *l)
     struct lease_emit *le = ctx;
     size_t name_len = q->name_len;
     struct record put = {.type = REC_PUT, .name = q->name, .name_len = name_len,
-                         .value = {l->item, l->len}};
+                         .value = lease_item(l)};
     struct record take = {.type = REC_TAKE, .name = q->name, .name_len = name_len,
                           .owner = le->owner, .n = 1};
     le->ok = le->ok && le->emit(le->ctx, &put) && le->emit(le->ctx, &take);

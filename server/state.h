@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/uio.h>
 
 #include "common/array.h"
 #include "common/bytes.h"
@@ -56,6 +57,25 @@ struct session {
      * and whose timers are that front end's. */
     bool remote;
     uint64_t log_pending; /* cluster mode: request bytes sent to the log, not yet back */
+    /* The block (block.h) the request being run arrived in; NULL: none. */
+    struct block *frame_block;
+    /* Items of blocks that go out by reference instead of being copied into
+     * out, oldest first from refs_head: the transport writes them with
+     * writev. Only where the transport says it can (plain TCP). */
+    bool refs_allowed;
+    struct out_ref *refs;
+    uint32_t refs_head, nrefs, refs_cap;
+    size_t ref_bytes; /* bytes of refs not yet sent */
+    size_t ref_off;   /* of the head ref, bytes already sent */
+};
+
+/* An item sent from its block: its bytes go out after the first `at` bytes
+ * of the session's out. */
+struct out_ref {
+    size_t at;
+    struct block *block;
+    const uint8_t *p;
+    size_t len;
 };
 
 /* Requests this daemon's own sessions made, by what they named (for the
@@ -133,13 +153,27 @@ uint64_t state_memory_bytes(const struct state *st);
 bool session_init(struct session *s, struct state *st, uint64_t id);
 /* Frees what input_close() left (the reply buffer). */
 void session_free(struct session *s);
-/* Reply bytes built and not yet sent. */
+/* Reply bytes built and not yet sent, with the items sent by reference. */
 static inline size_t session_output_pending(const struct session *s)
 {
-    return s->out.len - s->out_off;
+    return s->out.len - s->out_off + s->ref_bytes;
 }
-/* The transport sent n more bytes of s->out. */
+/* Whether some of the pending output is items sent by reference. */
+static inline bool session_has_refs(const struct session *s)
+{
+    return s->refs_head < s->nrefs;
+}
+/* The transport sent n more bytes of the pending output. */
 void session_sent(struct session *s, size_t n);
+/* Adds the item p[0..len) of block b to the output by reference, at the
+ * end of out; false (nothing added) when out of memory. */
+bool session_add_ref(struct session *s, struct block *b, const uint8_t *p, size_t len);
+/* Bytes of the refs added after out's first `at` bytes. */
+size_t session_ref_bytes_after(const struct session *s, size_t at);
+/* Drops the refs added after out's first `at` bytes (a reply taken back). */
+void session_drop_refs_after(struct session *s, size_t at);
+/* The pending output as up to max pieces, in order; returns how many. */
+int session_output_iov(const struct session *s, struct iovec *iov, int max);
 /* Bytes one more delivery may add to s's replies (get_many takes fewer
  * items to stay within it; one item always goes). */
 uint64_t session_delivery_budget(const struct session *s);

@@ -8,6 +8,7 @@ set(qmgr_integration_suites
   test_methods.TestBufMethods
   test_blocking
   test_redelivery
+  test_large_items
   test_hostile
   test_hostile_more
   test_lifecycle

@@ -111,6 +111,18 @@ class TestListeners(TLSTest):
         c.call("queue.put_many", ["big", items])
         self.assertEqual(c.call("queue.get_many", ["big", len(items), 1]), items)
 
+    def test_big_items_put_one_by_one_across_transports(self):
+        """A put over 64 KiB is queued by reference to its frame; a plain
+        getter is sent it from there, a TLS one gets a copy."""
+        plain, tls = self.client(), self.tls_client()
+        items = [os.urandom(n) for n in (70000, 300000, 2 << 20)]
+        for it in items:
+            plain.call("queue.put", ["big", it])
+        self.assertEqual(tls.call("queue.get_many", ["big", len(items), 1]), items)
+        for it in items:
+            tls.call("queue.put", ["big", it])
+        self.assertEqual(plain.call("queue.get_many", ["big", len(items), 1]), items)
+
 
 class TestServerCertificate(TLSTest):
     def test_wrong_ca_is_refused(self):

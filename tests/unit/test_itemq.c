@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/block.h"
 #include "server/objects.h"
 
 /* A msgpack bin8 item of n bytes (n < 256) filled with v. */
@@ -132,6 +133,80 @@ START_TEST(iterate_without_removing)
 }
 END_TEST
 
+/* A block of three bin8 items of 200 bytes, valued 1, 2 and 3. */
+static struct block *three_item_block(void)
+{
+    uint8_t *data = malloc(3 * 202);
+    ck_assert_ptr_nonnull(data);
+    for (uint8_t i = 0; i < 3; i++)
+        make_item(data + i * 202, 200, (uint8_t)(i + 1));
+    struct block *b = block_adopt(data, 3 * 202);
+    ck_assert_ptr_nonnull(b);
+    return b;
+}
+
+START_TEST(references_mix_with_copies_in_order)
+{
+    struct itemq q = {0};
+    struct block *b = three_item_block();
+    uint8_t buf[300];
+    ck_assert(itemq_push_back_ref(&q, b, b->data + 202, 202));          /* 2 */
+    ck_assert(itemq_push_back(&q, buf, make_item(buf, 10, 4)));        /* 4 */
+    ck_assert(itemq_push_back_ref(&q, b, b->data + 404, 202));          /* 3 */
+    ck_assert(itemq_push_front_ref(&q, b, b->data, 202));               /* 1 */
+    ck_assert(itemq_push_front(&q, buf, make_item(buf, 10, 0)));       /* 0 */
+    ck_assert_uint_eq(b->refs, 4);
+    ck_assert_uint_eq(q.refs, 3);
+    ck_assert_uint_eq(q.count, 5);
+    ck_assert_uint_eq(q.bytes, 3 * 202 + 2 * 12);
+
+    static const uint8_t order[] = {0, 1, 2, 4, 3};
+    static const bool in_block[] = {false, true, true, false, true};
+    struct itemq_iter it;
+    struct mp_slice s;
+    itemq_iter_init(&q, &it);
+    for (int i = 0; i < 5; i++) {
+        ck_assert(itemq_iter_next(&it, &s));
+        ck_assert_uint_eq(item_value(&s), order[i]);
+        ck_assert(in_block[i] ? it.block == b : it.block == NULL);
+        if (it.block)
+            ck_assert(s.p >= b->data && s.p + s.len <= b->data + b->size);
+    }
+    ck_assert(!itemq_iter_next(&it, &s));
+
+    for (int i = 0; i < 5; i++) {
+        ck_assert(itemq_front(&q, &s));
+        ck_assert_uint_eq(item_value(&s), order[i]);
+        ck_assert(itemq_front_block(&q) == (in_block[i] ? b : NULL));
+        itemq_pop_front(&q, s.len);
+    }
+    ck_assert_uint_eq(b->refs, 1);
+    ck_assert_uint_eq(q.refs, 0);
+    ck_assert_uint_eq(q.bytes, 0);
+    block_unref(b);
+    itemq_clear(&q);
+}
+END_TEST
+
+START_TEST(clear_drops_the_references)
+{
+    struct itemq q = {0};
+    struct block *b = three_item_block();
+    uint8_t buf[300];
+    /* Enough references and copies to span several segments. */
+    for (int i = 0; i < 4000; i++) {
+        ck_assert(itemq_push_back_ref(&q, b, b->data + 202 * (i % 3), 202));
+        ck_assert(itemq_push_back(&q, buf, make_item(buf, 100, 7)));
+    }
+    ck_assert_uint_eq(b->refs, 4001);
+    itemq_clear(&q);
+    ck_assert_uint_eq(b->refs, 1);
+    ck_assert_uint_eq(q.count, 0);
+    /* The last reference frees it (ASan and valgrind see a leak otherwise). */
+    block_unref(b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("itemq");
@@ -146,6 +221,10 @@ int main(void)
     TCase *iterate = tcase_create("iterate");
     tcase_add_test(iterate, iterate_without_removing);
     suite_add_tcase(s, iterate);
+    TCase *refs = tcase_create("references");
+    tcase_add_test(refs, references_mix_with_copies_in_order);
+    tcase_add_test(refs, clear_drops_the_references);
+    suite_add_tcase(s, refs);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);
     int failed = srunner_ntests_failed(sr);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "proto/errors.h"
+#include "server/block.h"
 #include "server/objects.h"
 
 /* What the fake server saw: getters served (with the items they took), putters and joiners done. */
@@ -17,9 +18,10 @@ struct seen {
 };
 static struct seen rec;
 
-static void sink(void *ctx, const uint8_t *item, size_t len)
+static void sink(void *ctx, const uint8_t *item, size_t len, struct block *block)
 {
     (void)ctx;
+    ck_assert_ptr_null(block);
     ck_assert_uint_eq(len, 1); /* positive fixints only in these tests */
     rec.taken[rec.ntaken++] = item[0];
 }
@@ -38,7 +40,7 @@ static enum feed_result on_putter_ready(struct waiter *w)
     while (w->pending_off < w->pending.len && queue_has_room(q)) {
         uint8_t item = w->pending.data[w->pending_off];
         q->memory->used -= 1; /* counted while parked */
-        ck_assert_int_eq(queue_put(q, &item, 1), PROTO_OK);
+        ck_assert_int_eq(queue_put(q, &item, 1, NULL), PROTO_OK);
         w->pending_off++;
         w->put_done++;
         moved = true;
@@ -80,7 +82,7 @@ static struct queue *make_queue(uint64_t maxsize, bool redeliver)
 
 static void put_fixint(struct queue *q, uint8_t v)
 {
-    ck_assert_int_eq(queue_put(q, &v, 1), PROTO_OK);
+    ck_assert_int_eq(queue_put(q, &v, 1, NULL), PROTO_OK);
 }
 
 static uint8_t take_one(struct queue *q, struct lease_owner *leases)
@@ -261,6 +263,88 @@ START_TEST(leases_return_to_head_in_order)
 }
 END_TEST
 
+/* What a sink saw of an item kept in a block: its first byte and block. */
+struct block_seen {
+    uint8_t first[8];
+    struct block *block[8];
+    int n;
+};
+
+static void block_sink(void *ctx, const uint8_t *item, size_t len, struct block *block)
+{
+    struct block_seen *seen = ctx;
+    ck_assert_uint_gt(len, 0);
+    seen->first[seen->n] = item[0];
+    seen->block[seen->n++] = block;
+}
+
+/* A block holding the fixints of values, which are its items. */
+static struct block *fixint_block(const uint8_t *values, size_t n)
+{
+    uint8_t *data = malloc(n);
+    ck_assert_ptr_nonnull(data);
+    memcpy(data, values, n);
+    struct block *b = block_adopt(data, n);
+    ck_assert_ptr_nonnull(b);
+    return b;
+}
+
+START_TEST(items_in_a_block_are_leased_and_returned_by_reference)
+{
+    struct queue *q = make_queue(0, true);
+    struct lease_owner leases;
+    lease_owner_init(&leases, 1);
+    /* Two fixints in one block (1, 2), and a copied one (3). */
+    static const uint8_t values[] = {1, 2};
+    struct block *b = fixint_block(values, 2);
+    ck_assert_int_eq(queue_put(q, b->data, 1, b), PROTO_OK);
+    ck_assert_int_eq(queue_put(q, b->data + 1, 1, b), PROTO_OK);
+    put_fixint(q, 3);
+    ck_assert_uint_eq(b->refs, 3);
+    ck_assert_uint_eq(memory.used, 3);
+
+    struct block_seen seen = {0};
+    ck_assert(queue_take(q, 3, &leases, block_sink, &seen));
+    ck_assert_int_eq(seen.n, 3);
+    ck_assert(seen.first[0] == 1 && seen.block[0] == b);
+    ck_assert(seen.first[1] == 2 && seen.block[1] == b);
+    ck_assert(seen.first[2] == 3 && seen.block[2] == NULL);
+    ck_assert_uint_eq(b->refs, 3); /* the queue's references became the leases' */
+
+    return_leases(&leases);
+    ck_assert_uint_eq(q->redelivered, 3);
+    ck_assert_uint_eq(b->refs, 3);
+    seen.n = 0;
+    ck_assert(queue_take(q, 3, &leases, block_sink, &seen));
+    ck_assert(seen.first[0] == 1 && seen.block[0] == b);
+    ck_assert(seen.first[1] == 2 && seen.block[1] == b);
+    ck_assert(seen.first[2] == 3 && seen.block[2] == NULL);
+
+    ck_assert_int_eq(queue_task_done(q, 2, &leases), PROTO_OK);
+    ck_assert_uint_eq(b->refs, 1);
+    ck_assert_int_eq(queue_task_done(q, 1, &leases), PROTO_OK);
+    ck_assert_uint_eq(memory.used, 0);
+    block_unref(b);
+    queue_free(q);
+}
+END_TEST
+
+START_TEST(purge_drops_the_references_of_a_block)
+{
+    struct queue *q = make_queue(0, false);
+    static const uint8_t nine = 9;
+    struct block *b = fixint_block(&nine, 1);
+    ck_assert_int_eq(queue_put(q, b->data, 1, b), PROTO_OK);
+    ck_assert_int_eq(queue_put(q, b->data, 1, b), PROTO_OK);
+    ck_assert_uint_eq(b->refs, 3);
+    ck_assert_uint_eq(queue_purge(q), 2);
+    ck_assert_uint_eq(b->refs, 1);
+    ck_assert_uint_eq(memory.used, 0);
+    block_unref(b);
+    queue_free(q);
+}
+END_TEST
+
 START_TEST(task_done_cannot_settle_another_owners_lease)
 {
     struct queue *q = make_queue(0, true);
@@ -312,11 +396,11 @@ START_TEST(put_refused_over_max_memory)
     put_fixint(q, 1);
     put_fixint(q, 2);
     uint8_t v = 3;
-    ck_assert_int_eq(queue_put(q, &v, 1), PROTO_ENOMEM);
+    ck_assert_int_eq(queue_put(q, &v, 1, NULL), PROTO_ENOMEM);
     ck_assert_uint_eq(q->items.count, 2);
     ck_assert_uint_eq(memory.used, 2);
     take_one(q, NULL);
-    ck_assert_int_eq(queue_put(q, &v, 1), PROTO_OK);
+    ck_assert_int_eq(queue_put(q, &v, 1, NULL), PROTO_OK);
     queue_free(q);
     ck_assert_uint_eq(memory.used, 0);
 }
@@ -444,6 +528,8 @@ int main(void)
     tcase_add_test(tc, returned_leases_reach_parked_getter_oldest_first);
     tcase_add_test(tc, task_done_cannot_settle_another_owners_lease);
     tcase_add_test(tc, leases_are_settled_per_queue_and_counted);
+    tcase_add_test(tc, items_in_a_block_are_leased_and_returned_by_reference);
+    tcase_add_test(tc, purge_drops_the_references_of_a_block);
     suite_add_tcase(s, tc);
     tc = tcase_create("memory");
     tcase_add_test(tc, put_refused_over_max_memory);
