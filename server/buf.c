@@ -88,6 +88,14 @@ struct buf_entry *buf_find(const struct buf *b, const char *key, size_t keylen)
     return e;
 }
 
+static struct buf_entry *find_hashed(const struct buf *b, const char *key, size_t keylen,
+                                     unsigned hashv)
+{
+    struct buf_entry *e;
+    HASH_FIND_BYHASHVALUE(hh, b->entries, key, keylen, hashv, e);
+    return e;
+}
+
 /* uthash doubles its buckets only once some chain reaches ten entries: a buf
  * of tens of thousands of keys averages over two entries walked per lookup,
  * each a cache miss, and that walk was a quarter of the daemon's CPU in the
@@ -195,14 +203,66 @@ static void undo_all(struct buf *b, struct undo *log, size_t n)
     }
 }
 
-static int apply_pair(struct buf *b, struct mp_reader *r, struct undo *u)
+/*
+ * The keys of a large update are mostly cache misses twice over: the
+ * bucket, then the entry it leads to. An update knows its keys ahead, so
+ * they are read ahead of the one applied: FETCH_BUCKET pairs ahead, a key
+ * is hashed and its bucket fetched; FETCH_ENTRY pairs ahead, the entry the
+ * bucket leads to is fetched. The misses of several keys then overlap
+ * instead of adding up. Only fetches: the table may change meanwhile (an
+ * added key can double it), and a stale guess just costs its miss.
+ */
+#define FETCH_BUCKET 16
+#define FETCH_ENTRY 8
+#define HASH_RING 32 /* > FETCH_BUCKET: a key's hash is kept until applied */
+
+struct lookahead {
+    struct mp_reader r; /* at the next pair to hash */
+    uint32_t read;      /* pairs hashed */
+    uint32_t npairs;
+    unsigned hashv[HASH_RING];
+};
+
+static UT_hash_bucket *bucket_of(const struct buf *b, unsigned hashv)
+{
+    UT_hash_table *t = b->entries->hh.tbl;
+    return &t->buckets[hashv & (t->num_buckets - 1)];
+}
+
+/* Hashes pairs up to index `upto` (exclusive) and fetches their buckets. */
+static void hash_ahead(const struct buf *b, struct lookahead *la, uint32_t upto)
+{
+    const char *key;
+    uint32_t keylen;
+    struct mp_slice value;
+    while (la->read < upto && la->read < la->npairs) {
+        if (!mp_read_str(&la->r, &key, &keylen) || !mp_skip(&la->r, &value)) {
+            la->npairs = la->read; /* apply_pair will refuse it */
+            return;
+        }
+        unsigned h;
+        HASH_VALUE(key, keylen, h);
+        la->hashv[la->read++ % HASH_RING] = h;
+        if (b->entries)
+            __builtin_prefetch(bucket_of(b, h));
+    }
+}
+
+static void fetch_ahead(const struct buf *b, struct lookahead *la, uint32_t i)
+{
+    hash_ahead(b, la, i + FETCH_BUCKET);
+    if (b->entries && i + FETCH_ENTRY < la->read)
+        __builtin_prefetch(bucket_of(b, la->hashv[(i + FETCH_ENTRY) % HASH_RING])->hh_head);
+}
+
+static int apply_pair(struct buf *b, struct mp_reader *r, unsigned hashv, struct undo *u)
 {
     const char *key;
     uint32_t keylen;
     struct mp_number delta;
     if (!mp_read_str(r, &key, &keylen) || !mp_read_number(r, &delta))
         return PROTO_EBADREQ;
-    struct buf_entry *e = buf_find(b, key, keylen);
+    struct buf_entry *e = find_hashed(b, key, keylen, hashv);
     u->created = !e;
     if (!e && !(e = entry_add(b, key, keylen)))
         return PROTO_ENOMEM;
@@ -246,8 +306,14 @@ int buf_update(struct buf *b, struct mp_reader map, uint32_t npairs)
     int rc = PROTO_OK;
     uint32_t done;
     struct mp_reader pairs = map;
+    struct lookahead la = {.r = map, .npairs = npairs};
     for (done = 0; done < npairs; done++) {
-        rc = apply_pair(b, &pairs, &log[done]);
+        fetch_ahead(b, &la, done);
+        if (done >= la.read) {
+            rc = PROTO_EBADREQ;
+            break;
+        }
+        rc = apply_pair(b, &pairs, la.hashv[done % HASH_RING], &log[done]);
         if (rc != PROTO_OK)
             break;
     }

@@ -9,7 +9,7 @@
 #include "proto/errors.h"
 #include "server/objects.h"
 
-static struct memory memory = {0, 1 << 20};
+static struct memory memory = {0, 1 << 22};
 
 static struct mp_number int_delta(int64_t i)
 {
@@ -268,6 +268,61 @@ START_TEST(update_undo_log_is_counted_against_max_memory)
 }
 END_TEST
 
+/* A map of n pairs "k<i % distinct>": i + 1, the pair at bad (if < n) with
+ * an integer key instead. */
+static struct mp_reader big_update(msgpack_sbuffer *sb, int n, int distinct, int bad,
+                                   uint32_t *npairs)
+{
+    msgpack_sbuffer_init(sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, (size_t)n);
+    char key[16];
+    for (int i = 0; i < n; i++) {
+        if (i == bad) {
+            msgpack_pack_int(&pk, i);
+        } else {
+            int len = snprintf(key, sizeof key, "k%d", i % distinct);
+            msgpack_pack_str(&pk, (size_t)len);
+            msgpack_pack_str_body(&pk, key, (size_t)len);
+        }
+        msgpack_pack_int(&pk, i + 1);
+    }
+    struct mp_reader map;
+    mp_reader_init(&map, sb->data, sb->size);
+    ck_assert(mp_read_map(&map, npairs));
+    return map;
+}
+
+/* Keys are hashed ahead of the pair applied (buf.c's lookahead): a large
+ * update, with new keys doubling the table under it, adds up exactly, and a
+ * bad key far into the map still undoes all. */
+START_TEST(large_update_with_keys_read_ahead)
+{
+    struct buf *b = buf_new("b", &memory);
+    msgpack_sbuffer sb;
+    uint32_t npairs;
+    struct mp_reader map = big_update(&sb, 3000, 1000, -1, &npairs);
+    ck_assert_int_eq(buf_update(b, map, npairs), PROTO_OK);
+    msgpack_sbuffer_destroy(&sb);
+    ck_assert_uint_eq(buf_len(b), 1000);
+    char key[16];
+    for (int k = 0; k < 1000; k++) {
+        int len = snprintf(key, sizeof key, "k%d", k);
+        /* pairs k, k + 1000 and k + 2000 added i + 1 each */
+        ck_assert_int_eq(buf_find(b, key, (size_t)len)->v.i, 3 * k + 3003);
+    }
+    uint64_t used = memory.used;
+    map = big_update(&sb, 3000, 1500, 2500, &npairs);
+    ck_assert_int_eq(buf_update(b, map, npairs), PROTO_EBADREQ);
+    msgpack_sbuffer_destroy(&sb);
+    ck_assert_uint_eq(buf_len(b), 1000);
+    ck_assert_int_eq(buf_find(b, "k7", 2)->v.i, 3 * 7 + 3003);
+    ck_assert_uint_eq(memory.used, used);
+    buf_free(b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("buf");
@@ -281,6 +336,7 @@ int main(void)
     tcase_add_test(tc, update_bad_delta_changes_nothing);
     tcase_add_test(tc, update_overflow_rolls_back);
     tcase_add_test(tc, update_on_non_number_is_enotnum);
+    tcase_add_test(tc, large_update_with_keys_read_ahead);
     suite_add_tcase(s, tc);
     tc = tcase_create("values");
     tcase_add_test(tc, set_get_del_values);
