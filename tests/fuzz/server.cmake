@@ -2,6 +2,7 @@
 # and the params checker behind every method.
 # Every daemon source but main.c, and the protocol's.
 set(server_fuzz_sources
+    ${qmgr_root}/server/block.c
     ${qmgr_root}/server/buf.c
     ${qmgr_root}/server/buf_methods.c
     ${qmgr_root}/server/cluster.c
