@@ -14,6 +14,8 @@
 #include <nats/nats.h>
 #include <sodium.h>
 
+#include "common/clock.h"
+#include "common/log.h"
 #include "proto/frame.h"
 
 /* How long one publish waits for the stream's answer before it is sent
@@ -448,11 +450,22 @@ static bool stream_matches(const jsStreamConfig *have, const char *name, const c
     return false;
 }
 
-static bool ensure_stream(struct jetstream *js, const char *name, const char **subjects,
-                          int nsubjects, char *err, size_t errlen)
+/* While a NATS cluster is still electing its JetStream leader, its API does
+ * not answer (the call times out, or finds no responders) or says it is
+ * temporarily unavailable. */
+static bool not_ready_yet(natsStatus s, jsErrCode jerr)
+{
+    return s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || jerr == JSClusterNotAvailErr;
+}
+
+/* One try at finding or making a stream; *again when it failed because
+ * JetStream was not ready yet. */
+static bool try_ensure_stream(struct jetstream *js, const char *name, const char **subjects,
+                              int nsubjects, bool *again, char *err, size_t errlen)
 {
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
+    *again = false;
     natsStatus s = js_GetStreamInfo(&si, js->js, name, NULL, &jerr);
     if (s == NATS_OK) {
         bool ok = stream_matches(si->Config, name, subjects, nsubjects, js->replicas, err, errlen);
@@ -460,6 +473,7 @@ static bool ensure_stream(struct jetstream *js, const char *name, const char **s
         return ok;
     }
     if (s != NATS_NOT_FOUND && jerr != JSStreamNotFoundErr) {
+        *again = not_ready_yet(s, jerr);
         snprintf(err, errlen, "cannot look up stream %s: %s (JetStream error %d)", name,
                  natsStatus_GetText(s), (int)jerr);
         return false;
@@ -474,6 +488,7 @@ static bool ensure_stream(struct jetstream *js, const char *name, const char **s
     sc.Duplicates = DUPLICATE_WINDOW_NS;
     s = js_AddStream(&si, js->js, &sc, NULL, &jerr);
     if (s != NATS_OK) {
+        *again = not_ready_yet(s, jerr);
         snprintf(err, errlen, "cannot create stream %s (%" PRIu64 " replicas): %s (JetStream error %d)",
                  name, js->replicas, natsStatus_GetText(s), (int)jerr);
         return false;
@@ -482,12 +497,34 @@ static bool ensure_stream(struct jetstream *js, const char *name, const char **s
     return true;
 }
 
-static bool ensure_streams(struct jetstream *js, char *err, size_t errlen)
+/* A front end that starts while JetStream is not ready (with its cluster,
+ * or after a restart of it) tries again rather than exit, for up to
+ * READY_WAIT_TIMEOUTS times jetstream_timeout; a stream a timed-out call did
+ * create is found by the next try's lookup. Anything else (a refused
+ * config, a stream that does not match) is an answer, and final. */
+#define READY_WAIT_TIMEOUTS 3
+#define READY_PAUSE_S 0.5
+
+static bool ensure_stream(struct jetstream *js, const char *name, const char **subjects,
+                          int nsubjects, double deadline, char *err, size_t errlen)
+{
+    bool again;
+    while (!try_ensure_stream(js, name, subjects, nsubjects, &again, err, errlen)) {
+        if (!again || clock_now() + READY_PAUSE_S > deadline)
+            return false;
+        log_warn("cluster: %s; JetStream is not ready, trying again", err);
+        err[0] = '\0';
+        nanosleep(&(struct timespec){0, (long)(READY_PAUSE_S * 1e9)}, NULL);
+    }
+    return true;
+}
+
+static bool ensure_streams(struct jetstream *js, double deadline, char *err, size_t errlen)
 {
     const char *log[] = {js->subject};
     const char *snap[] = {js->snap_data, js->snap_meta};
-    return ensure_stream(js, js->stream, log, 1, err, errlen) &&
-           ensure_stream(js, js->snap_stream, snap, 2, err, errlen);
+    return ensure_stream(js, js->stream, log, 1, deadline, err, errlen) &&
+           ensure_stream(js, js->snap_stream, snap, 2, deadline, err, errlen);
 }
 
 static bool open_link(struct jetstream *js, const struct config *c, char *err, size_t errlen)
@@ -504,7 +541,7 @@ static bool open_link(struct jetstream *js, const struct config *c, char *err, s
     }
     int64_t payload = natsConnection_GetMaxPayload(js->nc);
     js->max_message = payload > HEADER_ROOM ? (size_t)(payload - HEADER_ROOM) : 0;
-    return ensure_streams(js, err, errlen);
+    return ensure_streams(js, clock_now() + READY_WAIT_TIMEOUTS * c->jetstream_timeout, err, errlen);
 }
 
 static char *join3(const char *a, const char *b, const char *c)

@@ -9,6 +9,7 @@ set(qmgr_cluster_suites
   test_cluster.TestLeaderKill
   test_cluster.TestCutOff
   test_cluster.TestSnapshots
+  test_cluster.TestStartBeforeJetStreamIsReady
 )
 set(qmgr_cluster_replayed_suites
   test_methods.TestDiscovery

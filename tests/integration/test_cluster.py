@@ -3,6 +3,8 @@ front ends over a real three-node NATS JetStream cluster on loopback.
 Semantics across front ends, then faults, each checked with exact totals."""
 
 import os
+import re
+import socket
 import subprocess
 import threading
 import time
@@ -447,3 +449,63 @@ class TestCutOff(ClusterTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def port_accepts(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+class TestStartBeforeJetStreamIsReady(unittest.TestCase):
+    """A front end started while its NATS cluster cannot serve JetStream yet
+    (one node of three up: no leader) waits, and joins once the other nodes
+    are up, instead of exiting."""
+
+    NOT_READY = re.compile(r"JetStream is not ready, trying again")
+
+    def wait_line(self, d, rx, timeout):
+        """Until the daemon's log (read by its own thread) has a line rx matches."""
+        deadline = time.monotonic() + timeout
+        with d.lines_cv:
+            while not any(rx.search(line) for line in d.lines):
+                remaining = deadline - time.monotonic()
+                exited = d.proc is not None and d.proc.poll() is not None
+                if remaining <= 0 or exited:
+                    self.fail("no log line matching %r (daemon %s):\n%s" % (
+                        rx.pattern, "exited" if exited else "running", "\n".join(d.lines[-20:])))
+                d.lines_cv.wait(min(remaining, 0.5))
+
+    def test_front_end_waits_for_jetstream(self):
+        nats = NatsCluster()
+        self.addCleanup(nats.cleanup)
+        first = nats.nodes[0]
+        first.start()
+        wait_until(lambda: port_accepts(first.client_port), 30 * SCALE, "nats-server's client port")
+        opts = cluster_options(nats, unique_stream(), "%gs" % FRONTEND_TIMEOUT)
+        # Three tries' worth of this is how long it waits (jetstream.c).
+        opts.update(log_level="info", jetstream_timeout="%gs" % (8 * SCALE))
+        d = Daemon(OBJECTS, start=False, **opts)
+        self.addCleanup(d.cleanup)
+        failure = []
+
+        def start():
+            try:
+                d.start()
+            except BaseException as e:  # reported by the test's thread below
+                failure.append(e)
+        starter = threading.Thread(target=start, daemon=True)
+        starter.start()
+        self.wait_line(d, self.NOT_READY, 60 * SCALE)
+        for node in nats.nodes[1:]:
+            node.start()
+        starter.join(ELECTION_TIMEOUT)
+        self.assertFalse(starter.is_alive(), "the front end never joined")
+        self.assertEqual(failure, [])
+        self.assertIsNotNone(d.frontend)
+        c = d.client(timeout=ELECTION_TIMEOUT)
+        self.addCleanup(c.close)
+        c.call("queue.put", ["q", "after the wait"])
+        self.assertEqual(c.call("queue.get", ["q", 0]), "after the wait")
