@@ -100,7 +100,9 @@ static struct buf_entry *find_hashed(const struct buf *b, const char *key, size_
  * of tens of thousands of keys averages over two entries walked per lookup,
  * each a cache miss, and that walk was a quarter of the daemon's CPU in the
  * log pipeline. Doubling as soon as there are more entries than buckets
- * keeps it near one. Short of memory, the chains just stay as they are. */
+ * keeps it near one. Short of memory, the chains just stay as they are.
+ * HASH_EXPAND_BUCKETS is the macro uthash (2.3.0, Debian 12) doubles with
+ * itself; it has no public knob for the load it tolerates. */
 static void keep_chains_short(struct buf *b)
 {
     UT_hash_table *t = b->entries->hh.tbl;
