@@ -377,6 +377,18 @@ bool jetstream_subscribe(struct jetstream *js, uint64_t seq, char *err, size_t e
     return true;
 }
 
+#define READY_WAIT_TIMEOUTS 3
+#define READY_PAUSE_S 0.5
+
+/* Sleeps READY_PAUSE_S unless that would pass the deadline (then false). */
+static bool pause_before_trying_again(double deadline)
+{
+    if (clock_now() + READY_PAUSE_S > deadline)
+        return false;
+    nanosleep(&(struct timespec){0, (long)(READY_PAUSE_S * 1e9)}, NULL);
+    return true;
+}
+
 /* nats.c takes the servers as an array; the config has them comma-separated. */
 static natsStatus set_servers(natsOptions *o, const char *list, char *err, size_t errlen)
 {
@@ -395,33 +407,53 @@ static natsStatus set_servers(natsOptions *o, const char *list, char *err, size_
     return s;
 }
 
-static bool connect_servers(struct jetstream *js, const struct config *c, char *err, size_t errlen)
+static natsStatus make_options(natsOptions **o, const struct config *c, char *err,
+                               size_t errlen)
 {
-    natsOptions *o = NULL;
-    natsStatus s = natsOptions_Create(&o);
+    natsStatus s = natsOptions_Create(o);
     if (s == NATS_OK)
-        s = set_servers(o, c->jetstream_servers, err, errlen);
+        s = set_servers(*o, c->jetstream_servers, err, errlen);
     if (s == NATS_OK)
-        s = natsOptions_SetTimeout(o, (int64_t)(c->jetstream_timeout * 1000));
+        s = natsOptions_SetTimeout(*o, (int64_t)(c->jetstream_timeout * 1000));
     if (s == NATS_OK)
-        s = natsOptions_SetName(o, "qmgrd");
+        s = natsOptions_SetName(*o, "qmgrd");
     /* Lost servers are retried for ever: the cluster decides what this
      * front end missed meanwhile (docs/cluster.md "Faults"). */
     if (s == NATS_OK)
-        s = natsOptions_SetMaxReconnect(o, -1);
+        s = natsOptions_SetMaxReconnect(*o, -1);
     if (s == NATS_OK)
-        s = natsOptions_SetReconnectWait(o, 250);
+        s = natsOptions_SetReconnectWait(*o, 250);
     if (s == NATS_OK)
-        s = natsOptions_SetPingInterval(o, 1000);
+        s = natsOptions_SetPingInterval(*o, 1000);
     if (s == NATS_OK)
-        s = natsOptions_SetMaxPingsOut(o, 3);
-    if (s == NATS_OK) {
-        s = natsConnection_Connect(&js->nc, o);
-        if (s != NATS_OK)
-            snprintf(err, errlen, "cannot reach the NATS servers %s within %.1fs: %s",
-                     c->jetstream_servers, c->jetstream_timeout, natsStatus_GetText(s));
-    } else if (!*err) {
+        s = natsOptions_SetMaxPingsOut(*o, 3);
+    if (s != NATS_OK && !*err)
         snprintf(err, errlen, "NATS options: %s", natsStatus_GetText(s));
+    return s;
+}
+
+/* A front end may start before the NATS servers it names (at boot, or with
+ * them under one supervisor): refused connections are tried again until the
+ * deadline, logged as "NATS is not up yet, trying again". */
+static bool connect_servers(struct jetstream *js, const struct config *c, double deadline,
+                            char *err, size_t errlen)
+{
+    natsOptions *o = NULL;
+    natsStatus s = make_options(&o, c, err, errlen);
+    double start = clock_now();
+    while (s == NATS_OK) {
+        s = natsConnection_Connect(&js->nc, o);
+        if (s == NATS_OK)
+            break;
+        if (s == NATS_NO_SERVER && pause_before_trying_again(deadline)) {
+            log_warn("cluster: cannot reach the NATS servers %s (%s); NATS is not up yet, "
+                     "trying again",
+                     c->jetstream_servers, natsStatus_GetText(s));
+            s = NATS_OK;
+            continue;
+        }
+        snprintf(err, errlen, "cannot reach the NATS servers %s within %.1fs: %s",
+                 c->jetstream_servers, clock_now() - start, natsStatus_GetText(s));
     }
     natsOptions_Destroy(o);
     return s == NATS_OK;
@@ -497,24 +529,20 @@ static bool try_ensure_stream(struct jetstream *js, const char *name, const char
     return true;
 }
 
-/* A front end that starts while JetStream is not ready (with its cluster,
- * or after a restart of it) tries again rather than exit, for up to
- * READY_WAIT_TIMEOUTS times jetstream_timeout; a stream a timed-out call did
- * create is found by the next try's lookup. Anything else (a refused
- * config, a stream that does not match) is an answer, and final. */
-#define READY_WAIT_TIMEOUTS 3
-#define READY_PAUSE_S 0.5
-
+/* A front end that starts while NATS or JetStream is not ready (with its
+ * cluster, or after a restart of it) tries again rather than exit, for up to
+ * READY_WAIT_TIMEOUTS times jetstream_timeout in all; a stream a timed-out
+ * call did create is found by the next try's lookup. Anything else (a
+ * refused config, a stream that does not match) is an answer, and final. */
 static bool ensure_stream(struct jetstream *js, const char *name, const char **subjects,
                           int nsubjects, double deadline, char *err, size_t errlen)
 {
     bool again;
     while (!try_ensure_stream(js, name, subjects, nsubjects, &again, err, errlen)) {
-        if (!again || clock_now() + READY_PAUSE_S > deadline)
+        if (!again || !pause_before_trying_again(deadline))
             return false;
         log_warn("cluster: %s; JetStream is not ready, trying again", err);
         err[0] = '\0';
-        nanosleep(&(struct timespec){0, (long)(READY_PAUSE_S * 1e9)}, NULL);
     }
     return true;
 }
@@ -532,7 +560,8 @@ static bool open_link(struct jetstream *js, const struct config *c, char *err, s
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = (int64_t)(c->jetstream_timeout * 1000);
-    if (!connect_servers(js, c, err, errlen))
+    double deadline = clock_now() + READY_WAIT_TIMEOUTS * c->jetstream_timeout;
+    if (!connect_servers(js, c, deadline, err, errlen))
         return false;
     natsStatus s = natsConnection_JetStream(&js->js, js->nc, &jo);
     if (s != NATS_OK) {
@@ -541,7 +570,7 @@ static bool open_link(struct jetstream *js, const struct config *c, char *err, s
     }
     int64_t payload = natsConnection_GetMaxPayload(js->nc);
     js->max_message = payload > HEADER_ROOM ? (size_t)(payload - HEADER_ROOM) : 0;
-    return ensure_streams(js, clock_now() + READY_WAIT_TIMEOUTS * c->jetstream_timeout, err, errlen);
+    return ensure_streams(js, deadline, err, errlen);
 }
 
 static char *join3(const char *a, const char *b, const char *c)

@@ -447,9 +447,6 @@ class TestCutOff(ClusterTest):
         self.assertEqual(a.call("queue.get", ["q", 0]), "after")
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 def port_accepts(port):
     try:
@@ -460,11 +457,13 @@ def port_accepts(port):
 
 
 class TestStartBeforeJetStreamIsReady(unittest.TestCase):
-    """A front end started while its NATS cluster cannot serve JetStream yet
-    (one node of three up: no leader) waits, and joins once the other nodes
-    are up, instead of exiting."""
+    """A front end started before its NATS cluster can serve JetStream (no
+    node listening yet, or one node of three up: no leader) waits, and joins
+    once the nodes are up, instead of exiting; one whose servers never come
+    refuses to start with the reason."""
 
     NOT_READY = re.compile(r"JetStream is not ready, trying again")
+    NOT_UP = re.compile(r"NATS is not up yet, trying again")
 
     def wait_line(self, d, rx, timeout):
         """Until the daemon's log (read by its own thread) has a line rx matches."""
@@ -478,17 +477,17 @@ class TestStartBeforeJetStreamIsReady(unittest.TestCase):
                         rx.pattern, "exited" if exited else "running", "\n".join(d.lines[-20:])))
                 d.lines_cv.wait(min(remaining, 0.5))
 
-    def test_front_end_waits_for_jetstream(self):
-        nats = NatsCluster()
-        self.addCleanup(nats.cleanup)
-        first = nats.nodes[0]
-        first.start()
-        wait_until(lambda: port_accepts(first.client_port), 30 * SCALE, "nats-server's client port")
+    def frontend(self, nats, jetstream_timeout):
         opts = cluster_options(nats, unique_stream(), "%gs" % FRONTEND_TIMEOUT)
         # Three tries' worth of this is how long it waits (jetstream.c).
-        opts.update(log_level="info", jetstream_timeout="%gs" % (8 * SCALE))
+        opts.update(log_level="info", jetstream_timeout="%gs" % jetstream_timeout)
         d = Daemon(OBJECTS, start=False, **opts)
         self.addCleanup(d.cleanup)
+        return d
+
+    def start_waiting(self, d, rx, nodes):
+        """Starts d, waits until it logs rx, starts nodes, and checks that d
+        joins and serves."""
         failure = []
 
         def start():
@@ -498,8 +497,8 @@ class TestStartBeforeJetStreamIsReady(unittest.TestCase):
                 failure.append(e)
         starter = threading.Thread(target=start, daemon=True)
         starter.start()
-        self.wait_line(d, self.NOT_READY, 60 * SCALE)
-        for node in nats.nodes[1:]:
+        self.wait_line(d, rx, 60 * SCALE)
+        for node in nodes:
             node.start()
         starter.join(ELECTION_TIMEOUT)
         self.assertFalse(starter.is_alive(), "the front end never joined")
@@ -509,3 +508,34 @@ class TestStartBeforeJetStreamIsReady(unittest.TestCase):
         self.addCleanup(c.close)
         c.call("queue.put", ["q", "after the wait"])
         self.assertEqual(c.call("queue.get", ["q", 0]), "after the wait")
+
+    def test_front_end_waits_for_jetstream(self):
+        nats = NatsCluster()
+        self.addCleanup(nats.cleanup)
+        first = nats.nodes[0]
+        first.start()
+        wait_until(lambda: port_accepts(first.client_port), 30 * SCALE, "nats-server's client port")
+        self.start_waiting(self.frontend(nats, 8 * SCALE), self.NOT_READY, nats.nodes[1:])
+
+    def test_front_end_waits_for_nats_servers_to_listen(self):
+        nats = NatsCluster()
+        self.addCleanup(nats.cleanup)
+        self.start_waiting(self.frontend(nats, 20 * SCALE), self.NOT_UP, nats.nodes)
+
+    def test_front_end_whose_servers_never_listen_refuses_to_start(self):
+        nats = NatsCluster()  # its ports are free and nothing listens on them
+        self.addCleanup(nats.cleanup)
+        d = self.frontend(nats, 1)
+        began = time.monotonic()
+        with self.assertRaises(AssertionError):
+            d.start()
+        self.assertEqual(d.wait_exit(), 1, d.log_tail())
+        waited = time.monotonic() - began
+        log = "\n".join(d.lines)
+        self.assertRegex(log, r"cannot reach the NATS servers .* within \d")
+        self.assertTrue(self.NOT_UP.search(log), log)
+        self.assertGreaterEqual(waited, 2.5, "it gave up before three times jetstream_timeout")
+
+
+if __name__ == "__main__":
+    unittest.main()
