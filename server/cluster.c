@@ -343,6 +343,37 @@ static void rejoin(struct cluster *cl)
         send_join(cl);
 }
 
+static void free_member(struct cluster *cl, struct member *m)
+{
+    HASH_DEL(cl->members, m);
+    drop_held(m);
+    free(m);
+}
+
+/* A dead member is kept only to be shown (stats, qmgrctl status): an id is
+ * a log position and never comes back, and inputs under an id no member
+ * has are dropped as a dead one's are. So the oldest are forgotten, at the
+ * same point of the log in every replica. */
+#define DEAD_MEMBERS_KEPT 16
+
+static void forget_oldest_dead(struct cluster *cl)
+{
+    for (;;) {
+        struct member *oldest = NULL;
+        unsigned dead = 0;
+        for (struct member *m = cl->members; m; m = m->hh.next) {
+            if (!m->dead)
+                continue;
+            dead++;
+            if (!oldest || m->id < oldest->id)
+                oldest = m;
+        }
+        if (dead <= DEAD_MEMBERS_KEPT)
+            return;
+        free_member(cl, oldest);
+    }
+}
+
 static void apply_dead(struct cluster *cl, const struct cluster_input *in)
 {
     struct member *m = live_member(cl, in->id);
@@ -352,8 +383,10 @@ static void apply_dead(struct cluster *cl, const struct cluster_input *in)
     drop_held(m);
     log_notice("cluster: front end %" PRIu64 " (%s) is dead (reported by %" PRIu64 ")", m->id,
                m->address, in->arg);
-    end_sessions_of(cl, m->id, in->time, in->arg == m->id);
-    if (m->id == cl->id)
+    uint64_t id = m->id;
+    end_sessions_of(cl, id, in->time, in->arg == id);
+    forget_oldest_dead(cl);
+    if (id == cl->id)
         rejoin(cl);
 }
 
@@ -657,11 +690,8 @@ void cluster_free(struct cluster *cl)
     HASH_ITER(hh, cl->replicas, r, tmp)
         end_replica(cl, r, cl->srv->now);
     struct member *m, *mtmp;
-    HASH_ITER(hh, cl->members, m, mtmp) {
-        HASH_DEL(cl->members, m);
-        drop_held(m);
-        free(m);
-    }
+    HASH_ITER(hh, cl->members, m, mtmp)
+        free_member(cl, m);
     if (cl->wake_ev)
         event_free(cl->wake_ev);
     if (cl->heartbeat_ev)

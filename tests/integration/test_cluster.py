@@ -290,6 +290,27 @@ class TestFaults(ClusterTest):
             self.assertEqual(c.call("buf.get", ["b", "n"]), 7)
         self.assertEqual(self.client(self.fe[1]).call("queue.peek", ["q", 3]), [0, 1, 2])
 
+    def test_only_the_latest_dead_members_are_kept(self):
+        # Every restart leaves a dead member behind; a year of restarts must
+        # not grow the membership (and every snapshot) without bound.
+        kept = 16  # DEAD_MEMBERS_KEPT in cluster.c
+        a = self.client(self.fe[0])
+        a.call("buf.incr", ["b", "n", 1])
+        gone = []
+        d = self.fe[2]
+        for _ in range(kept + 3):
+            gone.append(d.frontend)
+            self.assertEqual(d.stop(), 0, d.log_tail())
+            d.start()
+            a.call("buf.incr", ["b", "n", 1])
+        for fe in self.fe:
+            s = self.stats(fe)
+            dead = sorted(m["id"] for m in s["members"] if not m["alive"])
+            alive = sorted(m["id"] for m in s["members"] if m["alive"])
+            self.assertEqual(dead, sorted(gone)[-kept:])
+            self.assertEqual(alive, sorted(x.frontend for x in self.fe))
+            self.assertEqual(self.client(fe).call("buf.get", ["b", "n"]), kept + 4)
+
     def test_frontend_stopped_gets_eshutdown_for_parked_and_others_go_on(self):
         g = self.client(self.fe[1])
         g.send_request(1, "queue.get", ["q", None])
