@@ -9,37 +9,13 @@
 #   LINES (default 300000), WORKERS per front end (default 4), BATCH (lines
 #   per batch, default 1000).
 set -eu
-cd "$(dirname "$0")/.."
-sh scripts/deps.sh
-cmake -S . -B build-demo -DCMAKE_BUILD_TYPE=Release -DQMGR_TESTS=OFF >/dev/null
-cmake --build build-demo -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
+DEMO=cluster-demo
+. "$(dirname "$0")/demo-lib.sh"
 
 LINES=${LINES:-300000}
 WORKERS=${WORKERS:-4}
 BATCH=${BATCH:-1000}
-PY=/usr/bin/python3
-BIN=build-demo/examples/logstats
-QMGRD=build-demo/server/qmgrd
-QMGRCTL=build-demo/ctl/qmgrctl
 DB=build-demo/cluster-logstats.db
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/qmgr-cluster-demo.XXXXXX")
-pids=""
-
-say() { echo "cluster-demo: $*" >&2; }
-die() { say "$*"; exit 1; }
-
-cleanup() {
-    status=$?
-    trap - EXIT INT TERM
-    for pid in $pids; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    wait 2>/dev/null || true
-    rm -rf "$TMP"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # 12 free loopback ports: per NATS node client, route and monitoring; then
 # one per front end.
@@ -70,7 +46,7 @@ cluster {
 EOF
     nats-server -c "$TMP/n$1.conf" >"$TMP/n$1.log" 2>&1 &
     eval "nats$1_pid=$!"
-    pids="$pids $!"
+    started $!
 }
 
 # Polls the nodes' health endpoints: JetStream is ready on all three.
@@ -124,14 +100,9 @@ frontend_timeout = 3s
 EOF
     "$QMGRD" -c "$TMP/fe$1.conf" 2>"$TMP/fe$1.log" &
     eval "fe$1_pid=$!"
-    pids="$pids $!"
-    tries=0
-    until grep -q "cluster: joined as front end" "$TMP/fe$1.log"; do
-        kill -0 "$(eval echo "\$fe$1_pid")" 2>/dev/null || { cat "$TMP/fe$1.log" >&2; die "front end $1 exited"; }
-        tries=$((tries + 1))
-        [ "$tries" -le 600 ] || die "front end $1 did not join within 60 s"
-        sleep 0.1
-    done
+    started $!
+    wait_for $! "$TMP/fe$1.log" 60 "front end $1 joining" \
+        grep -q "cluster: joined as front end" "$TMP/fe$1.log"
 }
 
 start_nats 1 "$NC1" "$NR1" "$NM1"
@@ -150,13 +121,13 @@ say "front ends: $FE1 $FE2 $FE3"
 rm -f "$DB" "$DB-wal" "$DB-shm"
 QMGR_ADDR="$FE2,$FE1" "$BIN/qmgr-logstats-dumper" --db "$DB" 2>"$TMP/dumper.log" &
 dumper_pid=$!
-pids="$pids $!"
+started $!
 QMGR_ADDR="$FE2,$FE1" "$BIN/qmgr-logstats-worker" -j "$WORKERS" --reconnect 100 2>"$TMP/workers2.log" &
 workers2_pid=$!
-pids="$pids $!"
+started $!
 QMGR_ADDR="$FE3,$FE2,$FE1" "$BIN/qmgr-logstats-worker" -j "$WORKERS" --reconnect 100 2>"$TMP/workers3.log" &
 workers3_pid=$!
-pids="$pids $!"
+started $!
 
 # A third of the way through: SIGKILL for the stream's leader and front end 3.
 (
@@ -173,7 +144,7 @@ pids="$pids $!"
     kill -KILL "$fe3_pid"
 ) &
 killer_pid=$!
-pids="$pids $!"
+started $!
 
 status=0
 QMGR_ADDR="$FE1,$FE2" "$BIN/qmgr-logstats-producer" --generate "$LINES" --batch "$BATCH" --progress || status=$?
@@ -186,17 +157,7 @@ fi
 
 echo
 QMGR_ADDR="$FE2" "$QMGRCTL" status || true
-for pid in $workers2_pid $workers3_pid; do
-    kill -TERM "$pid"
-    wait "$pid" || { cat "$TMP/workers2.log" "$TMP/workers3.log" >&2; die "a worker failed"; }
-done
-kill -TERM "$dumper_pid"
-wait "$dumper_pid" || { cat "$TMP/dumper.log" >&2; die "the dumper failed"; }
-
-"$BIN/qmgr-logstats-dumper" --db "$DB" --report
-echo
-counted=$("$BIN/qmgr-logstats-dumper" --db "$DB" --get lines || true)
-if [ "$counted" != "$LINES" ]; then
-    die "FAILED: the database counted ${counted:-no} lines, $LINES were generated"
-fi
-say "OK: the database counted exactly the $LINES lines generated, though a JetStream node and a front end were killed ($DB)"
+stop "$workers2_pid" "$TMP/workers2.log"
+stop "$workers3_pid" "$TMP/workers3.log"
+stop "$dumper_pid" "$TMP/dumper.log"
+check_totals "$DB" "$LINES" ", though a JetStream node and a front end were killed"
