@@ -15,6 +15,8 @@ struct segment {
     uint8_t data[];
 };
 
+void *(*itemq_malloc)(size_t size) = malloc;
+
 static struct segment *segment_new(struct itemq *q, size_t need)
 {
     struct segment *s;
@@ -25,7 +27,7 @@ static struct segment *segment_new(struct itemq *q, size_t need)
         size_t cap = need > SEGMENT_SIZE ? need : SEGMENT_SIZE;
         if (cap > UINT32_MAX)
             return NULL;
-        s = malloc(sizeof *s + cap);
+        s = itemq_malloc(sizeof *s + cap);
         if (!s)
             return NULL;
         s->cap = (uint32_t)cap;
@@ -90,6 +92,26 @@ static bool store_front(struct itemq *q, const uint8_t *entry, size_t size)
     return true;
 }
 
+_Static_assert(offsetof(struct segment, data) == ITEMQ_SEGMENT_HEADER, "ITEMQ_SEGMENT_HEADER");
+_Static_assert(REF_ENTRY_SIZE <= ITEMQ_REF_ENTRY_MAX, "ITEMQ_REF_ENTRY_MAX");
+
+/* chunk becomes the new head segment, filled from its end with entry
+ * (which may lie inside chunk: it is moved before the header is written). */
+static void adopt_front(struct itemq *q, void *chunk, size_t size, const uint8_t *entry,
+                        size_t esize)
+{
+    struct segment *h = chunk;
+    uint32_t cap = (uint32_t)(size - ITEMQ_SEGMENT_HEADER);
+    memmove((uint8_t *)chunk + ITEMQ_SEGMENT_HEADER + cap - esize, entry, esize);
+    h->cap = cap;
+    h->start = cap - (uint32_t)esize;
+    h->end = cap;
+    h->next = q->head;
+    q->head = h;
+    if (!q->tail)
+        q->tail = h;
+}
+
 typedef bool store_fn(struct itemq *q, const uint8_t *entry, size_t size);
 
 static bool push_copy(struct itemq *q, const uint8_t *item, size_t len, store_fn *store)
@@ -101,19 +123,30 @@ static bool push_copy(struct itemq *q, const uint8_t *item, size_t len, store_fn
     return true;
 }
 
-static bool push_ref(struct itemq *q, struct block *b, const uint8_t *item, size_t len,
-                     store_fn *store)
+static void make_ref_entry(uint8_t entry[REF_ENTRY_SIZE], struct block *b, const uint8_t *item,
+                           size_t len)
 {
-    uint8_t entry[REF_ENTRY_SIZE];
     struct item_ref ref = {.block = b, .p = item, .len = (uint32_t)len};
     entry[0] = REF_MARK;
     memcpy(entry + 1, &ref, sizeof ref);
-    if (!store(q, entry, sizeof entry))
-        return false;
+}
+
+static void count_ref(struct itemq *q, struct block *b, size_t len)
+{
     block_ref(b);
     q->refs++;
     q->count++;
     q->bytes += len;
+}
+
+static bool push_ref(struct itemq *q, struct block *b, const uint8_t *item, size_t len,
+                     store_fn *store)
+{
+    uint8_t entry[REF_ENTRY_SIZE];
+    make_ref_entry(entry, b, item, len);
+    if (!store(q, entry, sizeof entry))
+        return false;
+    count_ref(q, b, len);
     return true;
 }
 
@@ -122,19 +155,32 @@ bool itemq_push_back(struct itemq *q, const uint8_t *item, size_t len)
     return push_copy(q, item, len, store_back);
 }
 
-bool itemq_push_front(struct itemq *q, const uint8_t *item, size_t len)
-{
-    return push_copy(q, item, len, store_front);
-}
-
 bool itemq_push_back_ref(struct itemq *q, struct block *b, const uint8_t *item, size_t len)
 {
     return push_ref(q, b, item, len, store_back);
 }
 
-bool itemq_push_front_ref(struct itemq *q, struct block *b, const uint8_t *item, size_t len)
+bool itemq_return_front(struct itemq *q, struct block *b, const uint8_t *item, size_t len,
+                        void *chunk, size_t size)
 {
-    return push_ref(q, b, item, len, store_front);
+    uint8_t ref[REF_ENTRY_SIZE];
+    const uint8_t *entry = item;
+    size_t esize = len;
+    if (b) {
+        make_ref_entry(ref, b, item, len);
+        entry = ref;
+        esize = sizeof ref;
+    }
+    bool taken = !store_front(q, entry, esize);
+    if (taken)
+        adopt_front(q, chunk, size, entry, esize);
+    if (b) {
+        count_ref(q, b, len);
+    } else {
+        q->count++;
+        q->bytes += len;
+    }
+    return taken;
 }
 
 static bool is_ref(const uint8_t *entry)

@@ -63,11 +63,23 @@ struct itemq {
     uint64_t refs; /* entries that are references into blocks */
 };
 
+/* How an itemq allocates its segments: malloc (tests refuse it). */
+extern void *(*itemq_malloc)(size_t size);
+
 bool itemq_push_back(struct itemq *q, const uint8_t *item, size_t len);
-bool itemq_push_front(struct itemq *q, const uint8_t *item, size_t len);
 /* As above, for an item inside block b: the entry holds a reference to b. */
 bool itemq_push_back_ref(struct itemq *q, struct block *b, const uint8_t *item, size_t len);
-bool itemq_push_front_ref(struct itemq *q, struct block *b, const uint8_t *item, size_t len);
+/* Puts an item back at the head (a reference to it when b is set), even
+ * when no memory is left: if a new head segment is needed and none can be
+ * allocated, chunk (malloc'd, of size >= ITEMQ_CHUNK_SIZE bytes, the item
+ * possibly inside it) becomes that segment. True when the queue took chunk
+ * (it frees it then). */
+bool itemq_return_front(struct itemq *q, struct block *b, const uint8_t *item, size_t len,
+                        void *chunk, size_t size);
+#define ITEMQ_SEGMENT_HEADER (sizeof(void *) + 3 * sizeof(uint32_t)) /* before its entries */
+#define ITEMQ_REF_ENTRY_MAX 32  /* the most an entry referring to a block takes */
+#define ITEMQ_CHUNK_SIZE(len, in_block) \
+    (ITEMQ_SEGMENT_HEADER + ((in_block) ? ITEMQ_REF_ENTRY_MAX : (len)))
 /* The head item, valid until the next change to q. False when empty. */
 bool itemq_front(const struct itemq *q, struct mp_slice *item);
 /* The head item's block, NULL when it is stored in the queue (or none). */

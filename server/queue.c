@@ -168,10 +168,20 @@ struct mp_slice lease_item(const struct lease *l)
     return (struct mp_slice){.p = p, .len = lease_len(l)};
 }
 
+/* A lease's allocation is big enough to become the queue's head segment
+ * when the lease goes back and nothing else can be allocated
+ * (itemq_return_front), so a returned item is never lost. */
+static size_t lease_alloc_size(size_t len, bool in_block)
+{
+    size_t lease = LEASE_SIZE(in_block ? sizeof(struct lease_ref) : len);
+    size_t chunk = ITEMQ_CHUNK_SIZE(len, in_block);
+    return lease > chunk ? lease : chunk;
+}
+
 /* A lease of item: a copy of it, or a reference when it is in block. */
 static struct lease *lease_new(const struct mp_slice *item, struct block *block)
 {
-    struct lease *l = malloc(LEASE_SIZE(block ? sizeof(struct lease_ref) : item->len));
+    struct lease *l = malloc(lease_alloc_size(item->len, block != NULL));
     if (!l)
         return NULL;
     l->len = (uint32_t)item->len;
@@ -465,12 +475,18 @@ void queue_set_serve(struct queue_set *set)
     }
 }
 
-static bool push_front_leased(struct itemq *items, const struct lease *l)
+/* To the head of its queue, in the lease's own memory if need be. */
+static void return_lease(struct queue *q, struct lease *l)
 {
+    struct block *block = lease_in_block(l) ? read_lease_ref(l).block : NULL;
     struct mp_slice item = lease_item(l);
-    if (lease_in_block(l))
-        return itemq_push_front_ref(items, read_lease_ref(l).block, item.p, item.len);
-    return itemq_push_front(items, item.p, item.len);
+    bool taken = itemq_return_front(&q->items, block, item.p, item.len, l,
+                                    lease_alloc_size(item.len, block != NULL));
+    q->redelivered++;
+    if (!taken)
+        lease_free(l);
+    else if (block)
+        block_unref(block); /* the queue's entry holds its own reference */
 }
 
 /* From the newest back, each to the head: the oldest ends up first. */
@@ -483,11 +499,7 @@ static void return_group(struct lease_group *g)
         g->count--;
         q->leased--;
         q->memory->used -= LEASE_OVERHEAD;
-        if (push_front_leased(&q->items, l))
-            q->redelivered++;
-        else
-            q->memory->used -= lease_len(l); /* BUG: out of memory; the item is lost */
-        lease_free(l);
+        return_lease(q, l);
     }
 }
 

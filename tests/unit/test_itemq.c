@@ -76,6 +76,25 @@ START_TEST(big_item_gets_its_own_segment)
 }
 END_TEST
 
+/* itemq_return_front with a chunk of its own, as a returned lease brings
+ * its allocation; true when the queue took the chunk. */
+static bool return_front(struct itemq *q, struct block *b, const uint8_t *item, size_t len)
+{
+    size_t size = ITEMQ_CHUNK_SIZE(len, b != NULL);
+    void *chunk = malloc(size);
+    ck_assert_ptr_nonnull(chunk);
+    bool taken = itemq_return_front(q, b, item, len, chunk, size);
+    if (!taken)
+        free(chunk);
+    return taken;
+}
+
+static void *refuse_allocation(size_t size)
+{
+    (void)size;
+    return NULL;
+}
+
 START_TEST(push_front_goes_first_in_order)
 {
     struct itemq q = {0};
@@ -83,8 +102,8 @@ START_TEST(push_front_goes_first_in_order)
     for (int i = 10; i < 13; i++)
         ck_assert(itemq_push_back(&q, buf, make_item(buf, 3, (uint8_t)i)));
     /* Redelivery returns 1 then 2 (newest first, each to the head). */
-    ck_assert(itemq_push_front(&q, buf, make_item(buf, 3, 2)));
-    ck_assert(itemq_push_front(&q, buf, make_item(buf, 3, 1)));
+    ck_assert(!return_front(&q, NULL, buf, make_item(buf, 3, 2)));
+    ck_assert(!return_front(&q, NULL, buf, make_item(buf, 3, 1)));
     const uint8_t want[] = {1, 2, 10, 11, 12};
     for (size_t i = 0; i < sizeof want; i++) {
         struct mp_slice s;
@@ -101,7 +120,7 @@ START_TEST(push_front_on_empty_then_back)
 {
     struct itemq q = {0};
     uint8_t buf[16];
-    ck_assert(itemq_push_front(&q, buf, make_item(buf, 1, 5)));
+    ck_assert(!return_front(&q, NULL, buf, make_item(buf, 1, 5)));
     ck_assert(itemq_push_back(&q, buf, make_item(buf, 1, 6)));
     struct mp_slice s;
     ck_assert(itemq_front(&q, &s));
@@ -145,6 +164,39 @@ static struct block *three_item_block(void)
     return b;
 }
 
+/* A returned lease's item goes back even when no segment can be
+ * allocated: the lease's own memory (here, the chunk) becomes the head. */
+START_TEST(returned_items_kept_when_no_segment_can_be_allocated)
+{
+    struct itemq q = {0};
+    struct block *b = three_item_block();
+    uint8_t buf[16];
+    ck_assert(itemq_push_back(&q, buf, make_item(buf, 3, 9))); /* head full at its front */
+    itemq_malloc = refuse_allocation;
+    ck_assert(return_front(&q, NULL, buf, make_item(buf, 3, 2)));
+    /* Taken or not, as the room left in the last chunk decides. */
+    return_front(&q, b, b->data, 202);
+    return_front(&q, NULL, buf, make_item(buf, 5, 0));
+    itemq_malloc = malloc;
+    ck_assert_uint_eq(q.count, 4);
+    ck_assert_uint_eq(q.bytes, 7 + 202 + 5 + 5); /* each with its 2-byte head */
+    ck_assert_uint_eq(q.refs, 1);
+    ck_assert_uint_eq(b->refs, 2);
+    static const uint8_t want[] = {0, 1, 2, 9};
+    for (size_t i = 0; i < sizeof want; i++) {
+        struct mp_slice s;
+        ck_assert(itemq_front(&q, &s));
+        ck_assert_uint_eq(item_value(&s), want[i]);
+        ck_assert(i == 1 ? itemq_front_block(&q) == b : itemq_front_block(&q) == NULL);
+        itemq_pop_front(&q, s.len);
+    }
+    ck_assert_uint_eq(q.count, 0);
+    ck_assert_uint_eq(b->refs, 1);
+    itemq_clear(&q);
+    block_unref(b);
+}
+END_TEST
+
 START_TEST(references_mix_with_copies_in_order)
 {
     struct itemq q = {0};
@@ -153,8 +205,8 @@ START_TEST(references_mix_with_copies_in_order)
     ck_assert(itemq_push_back_ref(&q, b, b->data + 202, 202));          /* 2 */
     ck_assert(itemq_push_back(&q, buf, make_item(buf, 10, 4)));        /* 4 */
     ck_assert(itemq_push_back_ref(&q, b, b->data + 404, 202));          /* 3 */
-    ck_assert(itemq_push_front_ref(&q, b, b->data, 202));               /* 1 */
-    ck_assert(itemq_push_front(&q, buf, make_item(buf, 10, 0)));       /* 0 */
+    ck_assert(!return_front(&q, b, b->data, 202));                      /* 1 */
+    ck_assert(!return_front(&q, NULL, buf, make_item(buf, 10, 0)));    /* 0 */
     ck_assert_uint_eq(b->refs, 4);
     ck_assert_uint_eq(q.refs, 3);
     ck_assert_uint_eq(q.count, 5);
@@ -217,6 +269,7 @@ int main(void)
     TCase *front = tcase_create("front");
     tcase_add_test(front, push_front_goes_first_in_order);
     tcase_add_test(front, push_front_on_empty_then_back);
+    tcase_add_test(front, returned_items_kept_when_no_segment_can_be_allocated);
     suite_add_tcase(s, front);
     TCase *iterate = tcase_create("iterate");
     tcase_add_test(iterate, iterate_without_removing);

@@ -329,6 +329,46 @@ START_TEST(items_in_a_block_are_leased_and_returned_by_reference)
 }
 END_TEST
 
+static void *refuse_allocation(size_t size)
+{
+    (void)size;
+    return NULL;
+}
+
+/* A dead worker's items are never lost for want of memory: with no
+ * segment to be had, each returned lease's own allocation holds its item. */
+START_TEST(leases_return_when_nothing_can_be_allocated)
+{
+    struct queue *q = make_queue(0, true);
+    struct lease_owner leases;
+    lease_owner_init(&leases, 1);
+    static const uint8_t values[] = {1};
+    struct block *b = fixint_block(values, 1);
+    ck_assert_int_eq(queue_put(q, b->data, 1, b), PROTO_OK);
+    put_fixint(q, 2);
+    struct block_seen seen = {0};
+    ck_assert(queue_take(q, 2, &leases, block_sink, &seen));
+    put_fixint(q, 3); /* the head segment, full at its front */
+    uint64_t used = memory.used;
+
+    itemq_malloc = refuse_allocation;
+    return_leases(&leases);
+    itemq_malloc = malloc;
+    ck_assert_uint_eq(q->redelivered, 2);
+    ck_assert_uint_eq(q->items.count, 3);
+    ck_assert_uint_eq(memory.used, used - 2 * LEASE_OVERHEAD);
+    ck_assert_uint_eq(b->refs, 2);
+    seen.n = 0;
+    ck_assert(queue_take(q, 3, NULL, block_sink, &seen));
+    ck_assert(seen.first[0] == 1 && seen.block[0] == b);
+    ck_assert(seen.first[1] == 2 && seen.block[1] == NULL);
+    ck_assert(seen.first[2] == 3 && seen.block[2] == NULL);
+    ck_assert_uint_eq(b->refs, 1);
+    block_unref(b);
+    queue_free(q);
+}
+END_TEST
+
 START_TEST(purge_drops_the_references_of_a_block)
 {
     struct queue *q = make_queue(0, false);
@@ -530,6 +570,7 @@ int main(void)
     tcase_add_test(tc, leases_are_settled_per_queue_and_counted);
     tcase_add_test(tc, items_in_a_block_are_leased_and_returned_by_reference);
     tcase_add_test(tc, purge_drops_the_references_of_a_block);
+    tcase_add_test(tc, leases_return_when_nothing_can_be_allocated);
     suite_add_tcase(s, tc);
     tc = tcase_create("memory");
     tcase_add_test(tc, put_refused_over_max_memory);
