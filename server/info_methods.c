@@ -116,6 +116,7 @@ void m_stats(struct session *s, uint32_t msgid, struct params *p)
         PAIR_UINT("objects", HASH_CNT(hh, s->st->registry.by_name)),
         PAIR_UINT("journal_bytes", journal_size(srv->journal)),
         PAIR_UINT("journal_rewrites", journal_rewrites(srv->journal)),
+        PAIR_UINT("journal_fsyncs", journal_fsyncs(srv->journal)),
         PAIR_UINT("pid", (uint64_t)getpid()),
     };
     size_t start;

@@ -51,6 +51,7 @@ struct journal {
     uint64_t rewrite_from;   /* the file's size when it started */
     struct bytes rewrite_tail; /* records committed while it works */
     uint64_t rewrites;
+    uint64_t fsyncs; /* of the journal file, by the daemon */
     uint64_t compact_min; /* no compaction below this size */
     uint64_t compact_at;  /* the next compaction starts past this size */
     /* Records the file lacks though the objects already reflect them (what
@@ -69,6 +70,14 @@ static int default_fsync(int fd)
 }
 
 static const struct journal_io default_io = {default_write, default_fsync};
+
+/* An fsync of the journal file, counted for `stats`; 0 or -1 as fsync. */
+static int sync_journal(struct journal *j)
+{
+    int rc = j->io->fsync(j->fd);
+    j->fsyncs += rc == 0;
+    return rc;
+}
 
 /* ---- records ---------------------------------------------------------- */
 
@@ -183,7 +192,7 @@ static bool write_header_if_new(struct journal *j)
     if (j->size > 0)
         return true;
     if (!write_all(j->io, j->fd, (const uint8_t *)JOURNAL_MAGIC, strlen(JOURNAL_MAGIC)) ||
-        j->io->fsync(j->fd) != 0)
+        sync_journal(j) != 0)
         return false;
     j->size = strlen(JOURNAL_MAGIC);
     return fsync_dir(j->dir);
@@ -304,6 +313,11 @@ uint64_t journal_rewrites(const struct journal *j)
     return j ? j->rewrites : 0;
 }
 
+uint64_t journal_fsyncs(const struct journal *j)
+{
+    return j ? j->fsyncs : 0;
+}
+
 /* ---- commit ----------------------------------------------------------- */
 
 static void fail(struct journal *j, const char *what)
@@ -367,7 +381,7 @@ bool journal_commit(struct journal *j)
     if (!ok)
         return false;
     if (j->policy == FSYNC_ALWAYS) {
-        if (j->io->fsync(j->fd) != 0) {
+        if (sync_journal(j) != 0) {
             fail(j, "fsync");
             return false;
         }
@@ -548,7 +562,7 @@ static bool probe_room(struct journal *j)
     record_end(&probe, r);
     bool ok = probe.error == 0 && !probe.pending.failed &&
               write_all(j->io, j->fd, probe.pending.data, probe.pending.len) &&
-              j->io->fsync(j->fd) == 0;
+              sync_journal(j) == 0;
     int saved = errno;
     bytes_free(&probe.pending);
     if (ftruncate(j->fd, (off_t)j->size) != 0)
@@ -572,7 +586,7 @@ static bool recover_in_place(struct journal *j)
     if (!probe_room(j))
         return false;
     if (j->backlog.len > 0) {
-        if (!write_all(j->io, j->fd, j->backlog.data, j->backlog.len) || j->io->fsync(j->fd) != 0) {
+        if (!write_all(j->io, j->fd, j->backlog.data, j->backlog.len) || sync_journal(j) != 0) {
             int saved = errno;
             if (ftruncate(j->fd, (off_t)j->size) != 0)
                 log_err("journal %s: cannot cut a partial write: %s", j->path, strerror(errno));
@@ -617,7 +631,7 @@ void journal_tick(struct journal *j, journal_snapshot_fn *snapshot, void *ctx)
         return;
     }
     if (j->dirty && j->policy == FSYNC_EVERYSEC) {
-        if (j->io->fsync(j->fd) != 0)
+        if (sync_journal(j) != 0)
             fail(j, "fsync");
         else
             j->dirty = false;

@@ -126,6 +126,7 @@ bool journal_keep_damaged(struct journal *j, const uint8_t *image, size_t good, 
 /* Statistics for `stats`. */
 uint64_t journal_size(const struct journal *j);
 uint64_t journal_rewrites(const struct journal *j);
+uint64_t journal_fsyncs(const struct journal *j);
 
 /* The reader, exposed for the unit tests and the fuzzer: walks the records of
  * a journal image, calling fn for each payload; returns the offset of the

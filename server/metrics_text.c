@@ -202,6 +202,10 @@ static void put_journal(struct text *t, const struct journal *j)
         {"qmgr_journal_rewrites_total", "counter",
          "Times the journal was rewritten as a snapshot: at start and at each compaction.",
          journal_rewrites(j)},
+        {"qmgr_journal_fsyncs_total", "counter",
+         "fsyncs of the journal file: one per commit with fsync = always, at most one a "
+         "second with everysec.",
+         journal_fsyncs(j)},
     };
     put_figures(t, figures, ARRAY_LEN(figures));
 }

@@ -58,6 +58,7 @@ STATS_FIGURES = {
     "objects": "qmgr_objects",
     "journal_bytes": "qmgr_journal_bytes",
     "journal_rewrites": "qmgr_journal_rewrites_total",
+    "journal_fsyncs": "qmgr_journal_fsyncs_total",
 }
 
 # a queue's row in objects -> its metric
@@ -179,7 +180,8 @@ class MetricsTest(DaemonTest):
 # the exposition
 
 class TestExposition(MetricsTest):
-    OPTIONS = dict(MetricsTest.OPTIONS, journal="on")
+    # fsync = always: no fsync of its own (everysec's) between stats and a scrape
+    OPTIONS = dict(MetricsTest.OPTIONS, journal="on", fsync="always")
 
     def work(self):
         """Real work through the Python client: 5 puts and 2 gets on
@@ -222,6 +224,16 @@ class TestExposition(MetricsTest):
         self.assertEqual(value(figures, "qmgr_build_info", version=stats["version"]), 1)
         self.assertGreaterEqual(value(figures, "qmgr_uptime_seconds"), stats["uptime_s"] - 0.001)
         self.assertLessEqual(value(figures, "qmgr_start_time_seconds"), time.time())
+
+    def test_fsyncs_are_counted_one_per_commit(self):
+        c = self.client()
+        before = c.call("stats")["journal_fsyncs"]
+        for i in range(5):
+            c.call("queue.put", ["line_queue", i])
+        c.call("queue.qsize", ["line_queue"])  # a read: nothing to commit
+        c.call("queue.get", ["line_queue"])
+        self.assertEqual(c.call("stats")["journal_fsyncs"], before + 6)
+        self.assertEqual(value(samples(self.scrape()), "qmgr_journal_fsyncs_total"), before + 6)
 
     def test_requests_are_counted_by_method(self):
         c = self.client()
