@@ -29,8 +29,16 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import run as bench_run  # noqa: E402
 from natscluster import NatsCluster  # noqa: E402
 
+# One queue per qmgr-bench run at once: each purges its queue at its start
+# and end, which would take the items of another run on the same queue.
 OBJECTS = """
 [queue bench_q]
+maxsize = 0
+
+[queue bench_q2]
+maxsize = 0
+
+[queue bench_q3]
 maxsize = 0
 
 [buf bench_buf]
@@ -76,9 +84,11 @@ def start(build, keyfile, extra, n=1):
 
 def bench(build, keyfile, addrs, args):
     """One qmgr-bench per address, at once; their ops/s summed."""
-    procs = [subprocess.Popen([os.path.join(build, "bench", "qmgr-bench"), "-a", a, "-k", keyfile]
-                              + args + ["--json"], stdout=subprocess.PIPE, text=True)
-             for a in addrs]
+    queues = ["bench_q", "bench_q2", "bench_q3"]
+    procs = [subprocess.Popen([os.path.join(build, "bench", "qmgr-bench"), "-a", a, "-k", keyfile,
+                               "-q", queues[i]] + args + ["--json"], stdout=subprocess.PIPE,
+                              text=True)
+             for i, a in enumerate(addrs)]
     results = [json.loads(p.communicate()[0]) for p in procs]
     return sum(r["ops_per_s"] for r in results), max(r.get("p50_us", 0) for r in results)
 
