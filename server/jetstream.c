@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,13 +43,15 @@ struct jetstream {
     uint64_t replicas;
     int wake_fd;
     uint64_t nonce; /* message ids of this process: <nonce>.<n> */
-    uint64_t published;
+    atomic_uint_fast64_t published; /* n, counted by two threads */
     size_t max_message;
 
     pthread_mutex_t lock; /* guards what follows */
     pthread_cond_t cond;
     pthread_t publisher;
     bool publisher_started;
+    pthread_t snapshotter;
+    bool snapshotter_started;
     bool stopping;
     bool publishing;
     struct bytes sending;
@@ -99,7 +102,8 @@ static bool publish_to(struct jetstream *js, const char *stream, const char *sub
                        const uint8_t *data, size_t len, uint64_t *seq)
 {
     char id[64];
-    snprintf(id, sizeof id, "%016" PRIx64 ".%" PRIu64, js->nonce, ++js->published);
+    snprintf(id, sizeof id, "%016" PRIx64 ".%" PRIu64, js->nonce,
+             (uint64_t)atomic_fetch_add(&js->published, 1) + 1);
     jsPubOptions o;
     jsPubOptions_Init(&o);
     o.MsgId = id;
@@ -115,7 +119,8 @@ static bool publish_to(struct jetstream *js, const char *stream, const char *sub
             jsPubAck_Destroy(ack);
             return true;
         }
-        set_error(js, "publishing to the log", s, jerr);
+        set_error(js, stream == js->stream ? "publishing to the log" : "publishing a snapshot",
+                  s, jerr);
         if (!pause_unless_stopping(js, PUBLISH_RETRY_MS))
             return false;
     }
@@ -174,28 +179,48 @@ static void *publisher_main(void *arg)
     struct jetstream *js = arg;
     pthread_mutex_lock(&js->lock);
     for (;;) {
-        while (!js->stopping && !js->publishing && !js->snapshotting)
+        while (!js->stopping && !js->publishing)
             pthread_cond_wait(&js->cond, &js->lock);
         if (js->stopping)
             break;
-        bool batch = js->publishing;
         pthread_mutex_unlock(&js->lock);
-        if (batch)
-            publish_batch(js, &js->sending);
-        else
-            publish_snapshot(js, &js->snapshot, js->snapshot_seq);
+        publish_batch(js, &js->sending);
         pthread_mutex_lock(&js->lock);
-        if (batch) {
-            js->sending.len = 0;
-            js->publishing = false;
-        } else {
-            bytes_free(&js->snapshot);
-            js->snapshotting = false;
-        }
+        js->sending.len = 0;
+        js->publishing = false;
         wake(js);
     }
     pthread_mutex_unlock(&js->lock);
     return NULL;
+}
+
+/* Snapshots have a thread of their own, so that writing a large one does
+ * not hold the log up. */
+static void *snapshotter_main(void *arg)
+{
+    struct jetstream *js = arg;
+    pthread_mutex_lock(&js->lock);
+    for (;;) {
+        while (!js->stopping && !js->snapshotting)
+            pthread_cond_wait(&js->cond, &js->lock);
+        if (js->stopping)
+            break;
+        pthread_mutex_unlock(&js->lock);
+        publish_snapshot(js, &js->snapshot, js->snapshot_seq);
+        pthread_mutex_lock(&js->lock);
+        bytes_free(&js->snapshot);
+        js->snapshotting = false;
+    }
+    pthread_mutex_unlock(&js->lock);
+    return NULL;
+}
+
+static bool start_threads(struct jetstream *js)
+{
+    js->publisher_started = pthread_create(&js->publisher, NULL, publisher_main, js) == 0;
+    js->snapshotter_started =
+        js->publisher_started && pthread_create(&js->snapshotter, NULL, snapshotter_main, js) == 0;
+    return js->snapshotter_started;
 }
 
 bool jetstream_publish_snapshot(struct jetstream *js, struct bytes *snap, uint64_t position)
@@ -607,14 +632,12 @@ struct jetstream *jetstream_open(const struct config *c, char *err, size_t errle
         jetstream_close(js);
         return NULL;
     }
-    if (!open_link(js, c, err, errlen) ||
-        pthread_create(&js->publisher, NULL, publisher_main, js) != 0) {
+    if (!open_link(js, c, err, errlen) || !start_threads(js)) {
         if (!*err)
-            snprintf(err, errlen, "cannot start the publisher thread");
+            snprintf(err, errlen, "cannot start the publisher threads");
         jetstream_close(js);
         return NULL;
     }
-    js->publisher_started = true;
     return js;
 }
 
@@ -628,6 +651,8 @@ void jetstream_close(struct jetstream *js)
     pthread_mutex_unlock(&js->lock);
     if (js->publisher_started)
         pthread_join(js->publisher, NULL);
+    if (js->snapshotter_started)
+        pthread_join(js->snapshotter, NULL);
     if (js->sub) {
         natsSubscription_Unsubscribe(js->sub);
         natsSubscription_Destroy(js->sub);
