@@ -557,18 +557,74 @@ static void apply_in_order(struct cluster *cl, uint64_t seq, uint64_t frontend, 
     }
 }
 
+/* The newest snapshot, if any: the replica then applies the log after it. */
+static bool load_snapshot(struct cluster *cl, char *err, size_t errlen)
+{
+    struct bytes snap = {0};
+    uint64_t position;
+    bool ok = jetstream_load_snapshot(cl->js, &snap, &position, err, errlen) &&
+              (position == 0 || cluster_snapshot_load(cl, snap.data, snap.len, err, errlen));
+    if (ok && position)
+        log_notice("cluster: loaded the snapshot at log position %" PRIu64 " (%zu bytes)",
+                   position, snap.len);
+    bytes_free(&snap);
+    return ok;
+}
+
+static void drop_replicas_and_members(struct cluster *cl)
+{
+    struct replica *r, *rtmp;
+    HASH_ITER(hh, cl->replicas, r, rtmp)
+        end_replica(cl, r, cl->srv->now);
+    struct member *m, *mtmp;
+    HASH_ITER(hh, cl->members, m, mtmp)
+        free_member(cl, m);
+}
+
+/* A newer snapshot purged inputs this replica had still to apply (it was
+ * cut off, or too slow): it cannot catch up from the log, and serving on
+ * would be wrong. It starts again from the newest snapshot, as a restarted
+ * front end does, in this process: its clients are disconnected, the
+ * replica is rebuilt from the snapshot, and it leaves under its old id (if
+ * the others have not declared it dead yet) and joins under a new one. */
+static void reload_from_snapshot(struct cluster *cl, uint64_t seq)
+{
+    struct server *srv = cl->srv;
+    uint64_t old_id = cl->id;
+    char err[512] = "";
+    log_err("cluster: log positions %" PRIu64 " to %" PRIu64 " are gone (purged after a newer "
+            "snapshot); every client is disconnected and this front end starts again from "
+            "that snapshot",
+            cl->applied + 1, seq - 1);
+    cl->id = 0; /* every session of the snapshot is another front end's now */
+    server_accepting(srv, false);
+    drop_replicas_and_members(cl);
+    server_drop_clients(srv);
+    cl->batch.len = 0;
+    cl->message_start = 0;
+    cl->heartbeat_queued = cl->heartbeat_sending = false;
+    cl->applied = 0;
+    if (!state_empty_objects(&srv->state) || !load_snapshot(cl, err, sizeof err) ||
+        cl->applied + 1 < seq) {
+        /* Serving a state that is not the log's would be worse. */
+        log_err("cluster: cannot start again from the newest snapshot (%s); exiting",
+                *err ? err : "it is older than what is gone");
+        exit(1);
+    }
+    if (live_member(cl, old_id))
+        append(cl, CIN_DEAD, old_id, srv->now, old_id, NULL, 0);
+    send_join(cl);
+}
+
 static void apply_message(void *ctx, uint64_t seq, const uint8_t *data, size_t len)
 {
     struct cluster *cl = ctx;
     if (seq <= cl->applied)
         return; /* a consumer made again may deliver some twice */
     if (seq != cl->applied + 1) {
-        /* A newer snapshot purged what this replica had still to apply:
-         * it cannot catch up from the log, and serving would be wrong. */
-        log_err("cluster: log positions %" PRIu64 " to %" PRIu64 " are gone (purged after a "
-                "newer snapshot); exiting, to start again from that snapshot",
-                cl->applied + 1, seq - 1);
-        exit(1);
+        reload_from_snapshot(cl, seq);
+        if (seq <= cl->applied)
+            return;
     }
     struct mp_reader r;
     uint64_t frontend, number;
@@ -631,20 +687,6 @@ static bool start_events(struct cluster *cl)
            event_add(cl->heartbeat_ev, &tv) == 0;
 }
 
-/* The newest snapshot, if any: the replica then applies the log after it. */
-static bool load_snapshot(struct cluster *cl, char *err, size_t errlen)
-{
-    struct bytes snap = {0};
-    uint64_t position;
-    bool ok = jetstream_load_snapshot(cl->js, &snap, &position, err, errlen) &&
-              (position == 0 || cluster_snapshot_load(cl, snap.data, snap.len, err, errlen));
-    if (ok && position)
-        log_notice("cluster: loaded the snapshot at log position %" PRIu64 " (%zu bytes)",
-                   position, snap.len);
-    bytes_free(&snap);
-    return ok;
-}
-
 struct cluster *cluster_open(struct server *srv, char *err, size_t errlen)
 {
     struct cluster *cl = calloc(1, sizeof *cl);
@@ -686,12 +728,7 @@ void cluster_free(struct cluster *cl)
 {
     if (!cl)
         return;
-    struct replica *r, *tmp;
-    HASH_ITER(hh, cl->replicas, r, tmp)
-        end_replica(cl, r, cl->srv->now);
-    struct member *m, *mtmp;
-    HASH_ITER(hh, cl->members, m, mtmp)
-        free_member(cl, m);
+    drop_replicas_and_members(cl);
     if (cl->wake_ev)
         event_free(cl->wake_ev);
     if (cl->heartbeat_ev)

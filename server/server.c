@@ -157,22 +157,10 @@ static void on_signal(evutil_socket_t signo, short what, void *arg)
 static void reload_from_journal(struct server *srv)
 {
     char err[1024] = "out of memory";
-    struct conn *c;
     uint64_t max_owner;
     log_err("journal: reloading the last recorded state; every client is disconnected");
-    while ((c = TAILQ_FIRST(&srv->conns)))
-        conn_close(c, NULL);
-    while ((c = TAILQ_FIRST(&srv->closed_list))) {
-        TAILQ_REMOVE(&srv->closed_list, c, link);
-        conn_free(c);
-    }
-    /* The same objects, empty: also those a reload kept though they are no
-     * longer configured, whose records must not look unconfigured now. */
-    struct registry fresh;
-    registry_init(&fresh, &srv->state.memory, &state_queue_hooks);
-    bool copied = registry_copy_objects(&fresh, &srv->state.registry);
-    registry_free(&srv->state.registry);
-    srv->state.registry = fresh;
+    server_drop_clients(srv);
+    bool copied = state_empty_objects(&srv->state);
     srv->state.log = NULL;
     /* The replay drops what closing appended. */
     if (!copied || !state_restore(&srv->state, srv->journal,
@@ -191,6 +179,17 @@ static void commit_journal(struct server *srv)
 {
     if (!journal_commit(srv->journal))
         reload_from_journal(srv);
+}
+
+void server_drop_clients(struct server *srv)
+{
+    struct conn *c;
+    while ((c = TAILQ_FIRST(&srv->conns)))
+        conn_close(c, NULL);
+    while ((c = TAILQ_FIRST(&srv->closed_list))) {
+        TAILQ_REMOVE(&srv->closed_list, c, link);
+        conn_free(c);
+    }
 }
 
 /* The end of a loop turn: what every event of the turn produced is

@@ -131,6 +131,8 @@ void server_free(struct server *srv);
  * declared it dead, and it stops accepting until it joined again. */
 void server_cluster_joined(struct server *srv);
 void server_cluster_left(struct server *srv);
+/* Closes and frees every client connection at once, sessions included. */
+void server_drop_clients(struct server *srv);
 
 /* listen.c */
 /* Binds every address of `listen` (a tls:// one needs srv->tls_ctx). */

@@ -34,6 +34,17 @@ static void free_detached_owners(struct state *st)
     queue_set_init(&st->touched);
 }
 
+bool state_empty_objects(struct state *st)
+{
+    struct registry fresh;
+    registry_init(&fresh, &st->memory, &state_queue_hooks);
+    bool copied = registry_copy_objects(&fresh, &st->registry);
+    free_detached_owners(st);
+    registry_free(&st->registry);
+    st->registry = fresh;
+    return copied;
+}
+
 void state_free(struct state *st)
 {
     free_detached_owners(st);

@@ -121,6 +121,10 @@ struct state {
 void state_init(struct state *st, const struct config *config, const struct state_env *env,
                 void *env_ctx);
 void state_free(struct state *st);
+/* The same objects, empty: also those a reload kept though they are no
+ * longer configured, whose records must not look unconfigured now. Every
+ * session must be gone. False when out of memory. */
+bool state_empty_objects(struct state *st);
 /* What applying a record gives back beyond its code: TAKE calls sink for
  * each item while its bytes are valid; BUF_INCR leaves the new value. */
 struct apply_out {

@@ -8,6 +8,7 @@ set(qmgr_cluster_suites
   test_cluster.TestFaults
   test_cluster.TestLeaderKill
   test_cluster.TestCutOff
+  test_cluster.TestCutOffPastASnapshot
   test_cluster.TestSnapshots
   test_cluster.TestStartBeforeJetStreamIsReady
 )

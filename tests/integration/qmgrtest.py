@@ -714,12 +714,13 @@ class Daemon:
 
 class HoldingProxy:
     """A TCP forwarder 127.0.0.1:port -> 127.0.0.1:upstream. While `hold` is
-    set, bytes from the client are kept back (counted in `held`, never
-    forwarded) and an upstream close is not passed on; cut() closes every
-    connection, dropping what was held."""
+    set, bytes from the client (and from upstream too, with both=True) are
+    kept back (counted in `held`, never forwarded) and an upstream close is
+    not passed on; cut() closes every connection, dropping what was held."""
 
-    def __init__(self, upstream):
+    def __init__(self, upstream, both=False):
         self.upstream = upstream
+        self.both = both
         self.lsock = socket.socket()
         self.lsock.bind(("127.0.0.1", 0))
         self.lsock.listen(16)
@@ -767,7 +768,7 @@ class HoldingProxy:
                     self._kill(dst)
                     self._kill(src)
                 return
-            if from_client and self.hold.is_set():
+            if (from_client or self.both) and self.hold.is_set():
                 with self.lock:
                     self.held += len(data)
                 continue

@@ -434,6 +434,55 @@ class TestSnapshots(ClusterTest):
         self.assertEqual(self.client(self.fe[0]).call("queue.stat", ["rq"])["size"], 0)
 
 
+class TestCutOffPastASnapshot(ClusterTest):
+    """A front end cut off while the others write snapshots and purge the
+    log past what it applied cannot catch up from the log: it starts again
+    from the newest snapshot in its own process, and joins again."""
+    FRONTENDS = 2
+    EVERY = 25
+
+    def start_frontend(self, **options):
+        options.setdefault("snapshot_every", self.EVERY)
+        return super().start_frontend(**options)
+
+    def test_front_end_behind_a_purge_reloads_the_snapshot_and_joins_again(self):
+        relay = HoldingProxy(NATS.nodes[0].client_port, both=True)
+        self.addCleanup(relay.close)
+        d = self.start_frontend(jetstream_servers="nats://127.0.0.1:%d" % relay.port)
+        a = self.client(self.fe[0])
+        a.call("buf.incr", ["b", "n", 1])
+        a.call("queue.put", ["rq", "leased on the cut-off", 0])
+        w = self.client(d)
+        self.assertEqual(w.call("queue.get", ["rq", 0]), "leased on the cut-off")
+        applied = w.call("stats")["log_applied"]
+        old_id, pid, mark = d.frontend, d.pid, d.mark()
+        relay.hold.set()  # nothing between d and NATS any more, either way
+        for _ in range(3 * self.EVERY):
+            a.call("buf.incr", ["b", "n", 1])
+
+        def purged_past_d():
+            info = NATS.stream_info(self.stream)
+            return info and info["state"]["first_seq"] > applied + 1
+        wait_until(purged_past_d, timeout=60 * SCALE, what="the log purged past front end d")
+        relay.hold.clear()
+        relay.cut()  # d reconnects, and its consumer finds the gap
+        d.wait_log(r"are gone \(purged after a newer snapshot\); every client is disconnected",
+                   timeout=ELECTION_TIMEOUT, since=mark)
+        m = d.wait_log(r"cluster: joined as front end (\d+)", timeout=ELECTION_TIMEOUT, since=mark)
+        self.assertNotEqual(int(m.group(1)), old_id)
+        self.assertTrue(d.alive())
+        self.assertEqual(d.pid, pid)
+        with self.assertRaises(ConnectionClosed):
+            w.call("ping")
+        fresh = self.client(d)
+        self.assertEqual(fresh.call("buf.get", ["b", "n"]), 1 + 3 * self.EVERY)
+        # Its lease came back (d's old id is dead), once, and d serves again.
+        self.assertEqual(fresh.call("queue.get", ["rq", 30 * SCALE]), "leased on the cut-off")
+        fresh.call("queue.put", ["q", "after", 0])
+        self.assertEqual(a.call("queue.get", ["q", 0]), "after")
+        self.assertEqual(a.call("queue.stat", ["rq"])["size"], 0)
+
+
 class TestCutOff(ClusterTest):
     FRONTENDS = 2
 
