@@ -310,6 +310,7 @@ void config_init(struct config *c)
         .jetstream_stream = dup_string(CONFIG_DEFAULT_JETSTREAM_STREAM),
         .jetstream_replicas = 3,
         .jetstream_timeout = 10,
+        .jetstream_compress = true,
         .frontend_timeout = 5,
         .snapshot_every = 100000,
     };
@@ -372,8 +373,8 @@ enum main_option {
     OPT_MAX_CONNECTIONS,
     OPT_MAX_MESSAGE, OPT_MAX_ITEM, OPT_MAX_MEMORY, OPT_MAX_OUTPUT, OPT_MAX_WAITERS, OPT_MAX_HANDSHAKES, OPT_HANDSHAKE_TIMEOUT,
     OPT_LOG_LEVEL, OPT_AUTH_LEGACY_MD5, OPT_STORE, OPT_JETSTREAM_SERVERS, OPT_JETSTREAM_STREAM,
-    OPT_JETSTREAM_REPLICAS, OPT_JETSTREAM_TIMEOUT, OPT_FRONTEND_TIMEOUT, OPT_SNAPSHOT_EVERY,
-    MAIN_OPTION_COUNT
+    OPT_JETSTREAM_REPLICAS, OPT_JETSTREAM_TIMEOUT, OPT_JETSTREAM_COMPRESS, OPT_FRONTEND_TIMEOUT,
+    OPT_SNAPSHOT_EVERY, MAIN_OPTION_COUNT
 };
 
 #define MAIN(field) offsetof(struct config, field)
@@ -404,6 +405,7 @@ static const struct option main_options[MAIN_OPTION_COUNT] = {
     /* JetStream allows 1 to 5 replicas. */
     [OPT_JETSTREAM_REPLICAS] = {"jetstream_replicas", V_COUNT, MAIN(jetstream_replicas), 1, 5, false},
     [OPT_JETSTREAM_TIMEOUT] = {"jetstream_timeout", V_TIMEOUT, MAIN(jetstream_timeout), 0, 0, false},
+    [OPT_JETSTREAM_COMPRESS] = {"jetstream_compress", V_BOOL, MAIN(jetstream_compress), 0, 0, false},
     [OPT_FRONTEND_TIMEOUT] = {"frontend_timeout", V_TIMEOUT, MAIN(frontend_timeout), 0, 0, false},
     [OPT_SNAPSHOT_EVERY] = {"snapshot_every", V_COUNT, MAIN(snapshot_every), 1, UINT64_MAX, false},
 };

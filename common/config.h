@@ -58,6 +58,7 @@ struct config {
     char *jetstream_stream;     /* the stream that holds the log */
     uint64_t jetstream_replicas; /* of the stream, when qmgrd creates it */
     double jetstream_timeout;   /* seconds to reach the servers at start */
+    bool jetstream_compress;    /* log messages with zstd, when they shrink */
     double frontend_timeout;    /* seconds without a heartbeat before a front end is dead */
     uint64_t snapshot_every;    /* log messages between snapshots */
     struct object_config *objects;

@@ -7,7 +7,7 @@ PACKAGES="build-essential cmake pkg-config libevent-dev libmsgpack-dev libsodium
   nettle-dev libinih-dev uthash-dev libisal-dev check libsubunit-dev libsqlite3-dev
   clang libclang-rt-14-dev valgrind strace python3 python3-msgpack systemd
   python3-venv python3-pip python3-setuptools python3-wheel
-  libnats-dev nats-server libssl-dev openssl prometheus python3-prometheus-client"
+  libnats-dev nats-server libssl-dev openssl prometheus python3-prometheus-client libzstd-dev"
 
 missing=""
 for p in $PACKAGES; do

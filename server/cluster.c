@@ -626,6 +626,20 @@ static void apply_message(void *ctx, uint64_t seq, const uint8_t *data, size_t l
         if (seq <= cl->applied)
             return;
     }
+    switch (log_codec_decode(cl->dctx, data, len, 2 * jetstream_max_message(cl->js),
+                             &cl->unpacked, &data, &len)) {
+    case LOG_CODEC_OK:
+        break;
+    case LOG_CODEC_DAMAGED: /* every replica skips it alike */
+        log_warn("cluster: log message %" PRIu64 " is damaged (compressed); skipped", seq);
+        cl->applied = seq;
+        return;
+    case LOG_CODEC_NO_MEMORY:
+        log_err("cluster: out of memory decompressing log message %" PRIu64 "; exiting, "
+                "since this replica cannot apply the log",
+                seq);
+        exit(1);
+    }
     struct mp_reader r;
     uint64_t frontend, number;
     mp_reader_init(&r, data, len);
@@ -696,6 +710,12 @@ struct cluster *cluster_open(struct server *srv, char *err, size_t errlen)
     }
     cl->srv = srv;
     cl->fingerprint = cluster_fingerprint(&srv->config);
+    cl->dctx = ZSTD_createDCtx();
+    if (!cl->dctx) {
+        snprintf(err, errlen, "out of memory");
+        free(cl);
+        return NULL;
+    }
     rpc_packer_init(&cl->packer, &cl->batch);
     cl->js = jetstream_open(&srv->config, err, errlen);
     if (!cl->js || !start_events(cl) || !load_snapshot(cl, err, errlen) ||
@@ -735,6 +755,8 @@ void cluster_free(struct cluster *cl)
         event_free(cl->heartbeat_ev);
     jetstream_close(cl->js);
     bytes_free(&cl->batch);
+    bytes_free(&cl->unpacked);
+    ZSTD_freeDCtx(cl->dctx);
     free(cl);
 }
 

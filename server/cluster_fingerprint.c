@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cluster_internal.h"
+#include "log_codec.h"
 
 static void hash_u64(crypto_generichash_state *h, uint64_t v)
 {
@@ -63,6 +64,7 @@ uint64_t cluster_fingerprint(const struct config *c)
     hash_u64(&h, c->max_item);
     hash_u64(&h, c->max_memory);
     hash_u64(&h, c->max_waiters);
+    hash_u64(&h, LOG_CODEC_FORMAT);
     crypto_generichash_final(&h, out, sizeof out);
     uint64_t v = 0;
     for (size_t i = 0; i < sizeof out; i++)

@@ -13,6 +13,7 @@
 #include "cluster.h"
 #include "common/bytes.h"
 #include "jetstream.h"
+#include "log_codec.h"
 #include "server.h"
 
 /* The longest a heartbeat period is; shorter when frontend_timeout asks. */
@@ -79,6 +80,8 @@ struct cluster {
     bool leaving;
     uint64_t fingerprint; /* cluster_fingerprint of this front end's config */
     bool refused;         /* the members serve other objects or limits: it left */
+    ZSTD_DCtx *dctx;      /* for the log's compressed messages (log_codec.h) */
+    struct bytes unpacked; /* the message being applied, decompressed */
 };
 
 /* A hash of the objects and the limits that decide what the log's inputs

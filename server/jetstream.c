@@ -17,6 +17,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "log_codec.h"
 #include "proto/frame.h"
 
 /* How long one publish waits for the stream's answer before it is sent
@@ -41,6 +42,9 @@ struct jetstream {
     char *snap_data;    /* its chunks */
     char *snap_meta;    /* "position first-chunk-sequence chunks", after the chunks */
     uint64_t replicas;
+    bool compress;      /* jetstream_compress */
+    ZSTD_CCtx *cctx;    /* the publisher thread's, as is packed */
+    struct bytes packed; /* a message compressed */
     int wake_fd;
     uint64_t nonce; /* message ids of this process: <nonce>.<n> */
     atomic_uint_fast64_t published; /* n, counted by two threads */
@@ -132,7 +136,10 @@ static void publish_batch(struct jetstream *js, const struct bytes *batch)
     while (off + FRAME_HEADER_SIZE <= batch->len) {
         size_t len = frame_read_be32(batch->data + off);
         off += FRAME_HEADER_SIZE;
-        if (!publish_to(js, js->stream, js->subject, batch->data + off, len, NULL))
+        const uint8_t *msg = batch->data + off;
+        bool packed = js->compress && log_codec_encode(js->cctx, msg, len, &js->packed);
+        if (!publish_to(js, js->stream, js->subject, packed ? js->packed.data : msg,
+                        packed ? js->packed.len : len, NULL))
             return;
         off += len;
     }
@@ -620,6 +627,8 @@ struct jetstream *jetstream_open(const struct config *c, char *err, size_t errle
     pthread_cond_init(&js->cond, NULL);
     randombytes_buf(&js->nonce, sizeof js->nonce);
     js->replicas = c->jetstream_replicas;
+    js->compress = c->jetstream_compress;
+    js->cctx = ZSTD_createCCtx();
     js->stream = strdup(c->jetstream_stream);
     js->subject = join3("qmgr.", c->jetstream_stream, "");
     js->snap_stream = join3("", c->jetstream_stream, "_SNAP");
@@ -627,7 +636,7 @@ struct jetstream *jetstream_open(const struct config *c, char *err, size_t errle
     js->snap_meta = join3("qmgr.", c->jetstream_stream, ".snap.meta");
     js->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (!js->stream || !js->subject || !js->snap_stream || !js->snap_data || !js->snap_meta ||
-        js->wake_fd < 0) {
+        !js->cctx || js->wake_fd < 0) {
         snprintf(err, errlen, "out of memory or file descriptors");
         jetstream_close(js);
         return NULL;
@@ -667,6 +676,8 @@ void jetstream_close(struct jetstream *js)
         natsMsg_Destroy(js->delivered[i]);
     free(js->delivered);
     bytes_free(&js->sending);
+    bytes_free(&js->packed);
+    ZSTD_freeCCtx(js->cctx);
     bytes_free(&js->snapshot);
     if (js->wake_fd >= 0)
         close(js->wake_fd);

@@ -19,6 +19,7 @@ set(server_fuzz_sources
     ${qmgr_root}/server/journal.c
     ${qmgr_root}/server/journal_replay.c
     ${qmgr_root}/server/listen.c
+    ${qmgr_root}/server/log_codec.c
     ${qmgr_root}/server/metrics.c
     ${qmgr_root}/server/metrics_text.c
     ${qmgr_root}/server/notify.c
@@ -50,12 +51,14 @@ foreach(target fuzz_journal fuzz_params)
   qmgr_fuzz_target(${target} SOURCES ${server_fuzz_sources}
                    LIBS PkgConfig::MSGPACK PkgConfig::SODIUM PkgConfig::NETTLE
                         PkgConfig::LIBEVENT PkgConfig::LIBEVENT_EXTRA PkgConfig::INIH
-                        PkgConfig::ISAL PkgConfig::NATS OpenSSL::SSL Threads::Threads m)
+                        PkgConfig::ISAL PkgConfig::NATS PkgConfig::ZSTD OpenSSL::SSL
+                        Threads::Threads m)
 endforeach()
 
-# The inputs of a cluster's log (messages from JetStream) and the requests
-# they carry.
+# The messages of a cluster's log (from JetStream, compressed or not), the
+# inputs they hold and the requests those carry.
 qmgr_fuzz_target(fuzz_cluster_input
-                 SOURCES ${qmgr_root}/server/cluster_input.c ${qmgr_root}/proto/mp.c
-                         ${qmgr_root}/proto/rpc.c ${qmgr_root}/common/bytes.c
-                 LIBS PkgConfig::MSGPACK)
+                 SOURCES ${qmgr_root}/server/cluster_input.c ${qmgr_root}/server/log_codec.c
+                         ${qmgr_root}/proto/mp.c ${qmgr_root}/proto/rpc.c
+                         ${qmgr_root}/common/bytes.c
+                 LIBS PkgConfig::MSGPACK PkgConfig::ZSTD)

@@ -123,6 +123,23 @@ class TestAcrossFrontends(ClusterTest):
         c.call("queue.put", ["rq", "after", None])
         self.assertEqual(self.client(self.fe[2]).call("queue.get", ["rq", 0]), "after")
 
+    def test_log_messages_are_compressed_unless_jetstream_compress_is_off(self):
+        item = b"10.0.0.7 - - [23/Nov/2026] \"GET /api/v1/items HTTP/1.1\" 200 512\n" * 3000
+
+        def bytes_stored(stream):
+            return NATS.stream_info(stream)["state"]["bytes"]
+        before = bytes_stored(self.stream)
+        self.client(self.fe[0]).call("queue.put", ["q", item, 0])
+        self.assertEqual(self.client(self.fe[1]).call("queue.get", ["q", 0]), item)
+        self.assertLess(bytes_stored(self.stream) - before, len(item) // 4)
+        plain = unique_stream()
+        d = self.start_frontend(jetstream_stream=plain, jetstream_compress="off")
+        before = bytes_stored(plain)
+        c = self.client(d)
+        c.call("queue.put", ["q", item, 0])
+        self.assertEqual(c.call("queue.get", ["q", 0]), item)
+        self.assertGreater(bytes_stored(plain) - before, len(item))
+
     def test_get_parked_on_one_is_served_by_a_put_on_another(self):
         a, b = self.client(self.fe[0]), self.client(self.fe[1])
         a.send_request(1, "queue.get", ["q", None])

@@ -6,3 +6,4 @@ qmgr_check_test(test_buf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_buf.c LIBS qmgrd
 qmgr_check_test(test_journal SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_journal.c LIBS qmgrd_core)
 qmgr_check_test(test_determinism SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_determinism.c LIBS qmgrd_core)
 qmgr_check_test(test_cluster_input SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_cluster_input.c LIBS qmgrd_core)
+qmgr_check_test(test_log_codec SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_log_codec.c LIBS qmgrd_core)

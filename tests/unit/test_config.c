@@ -197,6 +197,7 @@ static void check_defaults(const struct config *c)
     ck_assert_str_eq(c->jetstream_stream, "QMGR_LOG");
     ck_assert_uint_eq(c->jetstream_replicas, 3);
     ck_assert_double_eq(c->jetstream_timeout, 10);
+    ck_assert(c->jetstream_compress);
     ck_assert_double_eq(c->frontend_timeout, 5);
     ck_assert_uint_eq(c->snapshot_every, 100000);
     free(state_dir);
@@ -298,6 +299,7 @@ START_TEST(every_option)
                 "jetstream_stream = Q_LOG-2\n"
                 "jetstream_replicas = 5\n"
                 "jetstream_timeout = 3s\n"
+                "jetstream_compress = off\n"
                 "frontend_timeout = 1500ms\n"
                 "snapshot_every = 42\n"
                 "[queue jobs]\n"
@@ -330,6 +332,7 @@ START_TEST(every_option)
     ck_assert_str_eq(c.jetstream_stream, "Q_LOG-2");
     ck_assert_uint_eq(c.jetstream_replicas, 5);
     ck_assert_double_eq(c.jetstream_timeout, 3);
+    ck_assert(!c.jetstream_compress);
     ck_assert_double_eq_tol(c.frontend_timeout, 1.5, 1e-12);
     ck_assert_uint_eq(c.snapshot_every, 42);
 
