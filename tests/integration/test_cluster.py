@@ -404,13 +404,17 @@ class TestLeaderKill(ClusterTest):
         self.assertTrue(all(m["alive"] for m in members), members)
 
 
-class TestSnapshots(ClusterTest):
+class SnapshotTest(ClusterTest):
+    """Two front ends that snapshot every EVERY messages of the log."""
     FRONTENDS = 2
     EVERY = 25
 
     def start_frontend(self, **options):
         options.setdefault("snapshot_every", self.EVERY)
         return super().start_frontend(**options)
+
+
+class TestSnapshots(SnapshotTest):
 
     def test_log_trimmed_and_a_new_frontend_starts_from_the_snapshot(self):
         a, b = self.client(self.fe[0]), self.client(self.fe[1])
@@ -451,16 +455,10 @@ class TestSnapshots(ClusterTest):
         self.assertEqual(self.client(self.fe[0]).call("queue.stat", ["rq"])["size"], 0)
 
 
-class TestCutOffPastASnapshot(ClusterTest):
+class TestCutOffPastASnapshot(SnapshotTest):
     """A front end cut off while the others write snapshots and purge the
     log past what it applied cannot catch up from the log: it starts again
     from the newest snapshot in its own process, and joins again."""
-    FRONTENDS = 2
-    EVERY = 25
-
-    def start_frontend(self, **options):
-        options.setdefault("snapshot_every", self.EVERY)
-        return super().start_frontend(**options)
 
     def test_front_end_behind_a_purge_reloads_the_snapshot_and_joins_again(self):
         relay = HoldingProxy(NATS.nodes[0].client_port, both=True)
