@@ -265,13 +265,22 @@ static void drop_held(struct member *m)
     }
 }
 
+/* A member the log has not heard from for frontend_timeout before time
+ * (every front end's clock, as the log has them) is gone, though no one was
+ * left to declare it dead: every front end killed at once, say. */
+static bool gone_before(const struct cluster *cl, const struct member *m, double time)
+{
+    return m->last_time > 0 && m->last_time + cl->srv->config.frontend_timeout < time;
+}
+
 /* Applying our own join: a live member with other objects or limits means
  * this front end would build another state from the same log, so it leaves
  * at once (the log has its dead) and qmgrd exits with an error. */
-static bool refuse_other_state(struct cluster *cl, struct member *self)
+static bool refuse_other_state(struct cluster *cl, struct member *self, double time)
 {
     for (const struct member *m = cl->members; m; m = m->hh.next) {
-        if (m == self || m->dead || !m->fingerprint || m->fingerprint == cl->fingerprint)
+        if (m == self || m->dead || !m->fingerprint || m->fingerprint == cl->fingerprint ||
+            gone_before(cl, m, time))
             continue;
         log_err("cluster: front end %" PRIu64 " (%s) serves other objects or limits than this "
                 "one's configuration (fingerprint %016" PRIx64 ", ours %016" PRIx64 "): every "
@@ -299,11 +308,12 @@ static void apply_join(struct cluster *cl, uint64_t seq, const struct cluster_in
         return;
     }
     m->fingerprint = fingerprint;
+    m->last_time = in->time;
     if (cl->id == 0 && in->arg == cl->join_nonce) {
         cl->id = seq;
         cl->next_session = 0;
         cl->message_number = 0;
-        if (refuse_other_state(cl, m))
+        if (refuse_other_state(cl, m, in->time))
             return;
         log_notice("cluster: joined as front end %" PRIu64 " (log position %" PRIu64 ")", seq, seq);
         server_cluster_joined(cl->srv);
@@ -352,8 +362,9 @@ static void free_member(struct cluster *cl, struct member *m)
 
 /* A dead member is kept only to be shown (stats, qmgrctl status): an id is
  * a log position and never comes back, and inputs under an id no member
- * has are dropped as a dead one's are. So the oldest are forgotten, at the
- * same point of the log in every replica. */
+ * has are dropped as a dead one's are. So the oldest are forgotten, after
+ * each message of the log (never while one of theirs is being applied), at
+ * the same point in every replica. */
 #define DEAD_MEMBERS_KEPT 16
 
 static void forget_oldest_dead(struct cluster *cl)
@@ -383,10 +394,8 @@ static void apply_dead(struct cluster *cl, const struct cluster_input *in)
     drop_held(m);
     log_notice("cluster: front end %" PRIu64 " (%s) is dead (reported by %" PRIu64 ")", m->id,
                m->address, in->arg);
-    uint64_t id = m->id;
-    end_sessions_of(cl, id, in->time, in->arg == id);
-    forget_oldest_dead(cl);
-    if (id == cl->id)
+    end_sessions_of(cl, m->id, in->time, in->arg == m->id);
+    if (m->id == cl->id)
         rejoin(cl);
 }
 
@@ -518,12 +527,16 @@ static void maybe_snapshot(struct cluster *cl)
     bytes_free(&snap);
 }
 
-static void apply_inputs(struct cluster *cl, uint64_t seq, struct mp_reader *r)
+/* The inputs of a message of member m (NULL: of a front end not joined yet). */
+static void apply_inputs(struct cluster *cl, uint64_t seq, struct member *m, struct mp_reader *r)
 {
     struct cluster_input in;
     int rc;
-    while ((rc = cluster_input_next(r, &in)) > 0)
+    while ((rc = cluster_input_next(r, &in)) > 0) {
+        if (m && in.time > m->last_time)
+            m->last_time = in.time;
         apply_input(cl, seq, &in);
+    }
     if (rc < 0)
         log_warn("cluster: log message %" PRIu64 " holds something that is not an input; "
                  "the rest of it is skipped",
@@ -545,14 +558,14 @@ static void apply_in_order(struct cluster *cl, uint64_t seq, uint64_t frontend, 
         return;
     }
     m->next_number++;
-    apply_inputs(cl, seq, r);
+    apply_inputs(cl, seq, m, r);
     struct held_message *h;
     while (!m->dead && (h = m->held) && h->number == m->next_number) {
         struct mp_reader held;
         m->held = h->next;
         m->next_number++;
         mp_reader_init(&held, h->data, h->len);
-        apply_inputs(cl, seq, &held);
+        apply_inputs(cl, seq, m, &held);
         free(h);
     }
 }
@@ -646,9 +659,10 @@ static void apply_message(void *ctx, uint64_t seq, const uint8_t *data, size_t l
     if (!cluster_header_read(&r, &frontend, &number))
         log_warn("cluster: log message %" PRIu64 " has no header; skipped", seq);
     else if (frontend == 0)
-        apply_inputs(cl, seq, &r);
+        apply_inputs(cl, seq, NULL, &r);
     else
         apply_in_order(cl, seq, frontend, number, &r);
+    forget_oldest_dead(cl);
     cl->applied = seq;
     maybe_snapshot(cl);
 }

@@ -31,6 +31,7 @@ struct member {
     uint32_t missed;    /* own heartbeats applied since its last input */
     double last_heard;  /* this front end's clock when that input was applied */
     uint64_t fingerprint; /* of its objects and limits (its join); 0: not known */
+    double last_time;     /* of its latest input in the log, by its clock; 0: not known */
     uint64_t next_number; /* of its messages, the one to apply next */
     struct held_message *held; /* its later messages, by number, waiting for it */
     UT_hash_handle hh;

@@ -5,7 +5,8 @@
  * One msgpack array:
  *   [version, log position,
  *    members  [[id, address, dead, next message number,
- *               [[number, inputs], ...] (messages held), fingerprint], ...],
+ *               [[number, inputs], ...] (messages held), fingerprint,
+ *               time of its latest input], ...],
  *    sessions [[id, next waiter id, getters suspended,
  *               [[waiter id, kind, queue, msgid, many, max items, items put,
  *                 pending items, suspended], ...]], ...],
@@ -46,7 +47,7 @@ static void pack_members(const struct cluster *cl, msgpack_packer *pk)
         const struct held_message *h;
         for (h = m->held; h; h = h->next)
             nheld++;
-        msgpack_pack_array(pk, 6);
+        msgpack_pack_array(pk, 7);
         msgpack_pack_uint64(pk, m->id);
         pack_bin(pk, m->address, strlen(m->address));
         pack_bool(pk, m->dead);
@@ -58,6 +59,7 @@ static void pack_members(const struct cluster *cl, msgpack_packer *pk)
             pack_bin(pk, h->data, h->len);
         }
         msgpack_pack_uint64(pk, m->fingerprint);
+        msgpack_pack_double(pk, m->last_time);
     }
 }
 
@@ -197,8 +199,9 @@ static bool load_members(struct cluster *cl, struct mp_reader *r)
         uint64_t id, next_number;
         const uint8_t *addr;
         bool dead;
-        /* 6 since members carry a fingerprint; 5 before. */
-        if (!mp_read_array(r, &k) || (k != 5 && k != 6) || !mp_read_uint(r, &id) ||
+        /* 7 since members carry the time of their latest input, 6 since
+         * they carry a fingerprint; 5 before. */
+        if (!mp_read_array(r, &k) || k < 5 || k > 7 || !mp_read_uint(r, &id) ||
             !mp_read_bin(r, &addr, &len) || !mp_read_bool(r, &dead) ||
             !mp_read_uint(r, &next_number))
             return false;
@@ -207,7 +210,8 @@ static bool load_members(struct cluster *cl, struct mp_reader *r)
             return false;
         m->dead = dead;
         m->next_number = next_number;
-        if (!load_held(m, r) || (k == 6 && !mp_read_uint(r, &m->fingerprint)))
+        if (!load_held(m, r) || (k >= 6 && !mp_read_uint(r, &m->fingerprint)) ||
+            (k == 7 && !mp_read_float(r, &m->last_time)))
             return false;
     }
     return true;

@@ -328,6 +328,42 @@ class TestFaults(ClusterTest):
             self.assertEqual(alive, sorted(x.frontend for x in self.fe))
             self.assertEqual(self.client(fe).call("buf.get", ["b", "n"]), kept + 4)
 
+    def test_changed_front_end_joins_once_the_killed_members_are_gone(self):
+        # Every front end killed at once: no one is left to declare them
+        # dead, and the log still has them alive. One started with another
+        # configuration (an upgrade, a changed maxsize) refuses to join while
+        # they may still live (an input of theirs within frontend_timeout),
+        # and joins once that is past, as a supervisor's restarts find.
+        self.client(self.fe[0]).call("buf.incr", ["b", "n", 1])
+        for d in self.fe:
+            d.kill()
+        killed = time.monotonic()
+        changed = OBJECTS.replace("maxsize = 3", "maxsize = 5", 1)
+        timeout = self.FRONTEND_TIMEOUT_S * SCALE  # its own: longer than its start takes
+        opts = cluster_options(NATS, self.stream, "%gs" % timeout)
+        opts.update(log_level="info")
+        refused = 0
+        deadline = killed + 60 * SCALE
+        while True:
+            d = Daemon(changed, start=False, **opts)
+            self.addCleanup(d.cleanup)
+            try:
+                d.start()
+                break
+            except AssertionError:
+                self.assertEqual(d.wait_exit(), 1, d.log_tail())
+                self.assertRegex("\n".join(d.lines), "serves other objects or limits")
+                refused += 1
+                self.assertLess(time.monotonic(), deadline, "it never joined")
+        self.assertGreaterEqual(refused, 1)
+        self.assertGreaterEqual(time.monotonic() - killed, timeout)
+        c = self.client(d)
+        self.assertEqual(c.call("buf.get", ["b", "n"]), 1)
+        self.assertEqual(c.call("queue.stat", ["small"])["maxsize"], 5)
+        # It declares the killed ones dead in its turn.
+        wait_until(lambda: self.stats(d)["members_alive"] == 1, timeout=30 * SCALE,
+                   what="the killed members declared dead")
+
     def test_frontend_stopped_gets_eshutdown_for_parked_and_others_go_on(self):
         g = self.client(self.fe[1])
         g.send_request(1, "queue.get", ["q", None])
