@@ -626,7 +626,8 @@ static void reload_from_snapshot(struct cluster *cl, uint64_t seq)
     }
     if (live_member(cl, old_id))
         append(cl, CIN_DEAD, old_id, srv->now, old_id, NULL, 0);
-    send_join(cl);
+    if (!cl->leaving)
+        send_join(cl);
 }
 
 static void apply_message(void *ctx, uint64_t seq, const uint8_t *data, size_t len)
