@@ -570,15 +570,40 @@ static void apply_in_order(struct cluster *cl, uint64_t seq, uint64_t frontend, 
     }
 }
 
+/* What a snapshot decompressed may take: the state it holds is within
+ * max_memory, and its sessions and waiters beside. */
+static size_t snapshot_max(const struct cluster *cl)
+{
+    uint64_t max = 2 * cl->srv->config.max_memory + (64u << 20);
+    return max < SIZE_MAX / 2 ? (size_t)max : SIZE_MAX / 2;
+}
+
+/* A snapshot as the stream keeps it, into the replica. */
+static bool load_stored_snapshot(struct cluster *cl, const struct bytes *stored, char *err,
+                                 size_t errlen)
+{
+    struct bytes plain = {0};
+    const uint8_t *p;
+    size_t len;
+    enum log_codec_result rc =
+        log_codec_decode(cl->dctx, stored->data, stored->len, snapshot_max(cl), &plain, &p, &len);
+    bool ok = rc == LOG_CODEC_OK && cluster_snapshot_load(cl, p, len, err, errlen);
+    if (rc != LOG_CODEC_OK)
+        snprintf(err, errlen, "the snapshot is %s",
+                 rc == LOG_CODEC_DAMAGED ? "damaged (compressed)" : "too large for memory");
+    bytes_free(&plain);
+    return ok;
+}
+
 /* The newest snapshot, if any: the replica then applies the log after it. */
 static bool load_snapshot(struct cluster *cl, char *err, size_t errlen)
 {
     struct bytes snap = {0};
     uint64_t position;
     bool ok = jetstream_load_snapshot(cl->js, &snap, &position, err, errlen) &&
-              (position == 0 || cluster_snapshot_load(cl, snap.data, snap.len, err, errlen));
+              (position == 0 || load_stored_snapshot(cl, &snap, err, errlen));
     if (ok && position)
-        log_notice("cluster: loaded the snapshot at log position %" PRIu64 " (%zu bytes)",
+        log_notice("cluster: loaded the snapshot at log position %" PRIu64 " (%zu bytes stored)",
                    position, snap.len);
     bytes_free(&snap);
     return ok;

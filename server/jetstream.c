@@ -161,7 +161,7 @@ static void purge(struct jetstream *js, const char *stream, const char *subject,
 
 /* The snapshot's chunks, then its meta message naming them; then what it
  * replaced goes: older chunks and the log up to its position. */
-static void publish_snapshot(struct jetstream *js, const struct bytes *snap, uint64_t position)
+static void publish_chunks(struct jetstream *js, const struct bytes *snap, uint64_t position)
 {
     size_t chunk = js->max_message, count = snap->len ? (snap->len + chunk - 1) / chunk : 1;
     uint64_t first = 0, seq;
@@ -179,6 +179,26 @@ static void publish_snapshot(struct jetstream *js, const struct bytes *snap, uin
     purge(js, js->snap_stream, js->snap_data, first, 0);
     purge(js, js->snap_stream, js->snap_meta, 0, 1);
     purge(js, js->stream, js->subject, position + 1, 0);
+}
+
+/* The snapshot as the stream keeps it: compressed as a log message is
+ * (log_codec.h), with a context of its own (snapshots are rare), or as it
+ * is. */
+static const struct bytes *stored_snapshot(struct jetstream *js, const struct bytes *snap,
+                                           struct bytes *packed)
+{
+    ZSTD_CCtx *cctx = js->compress ? ZSTD_createCCtx() : NULL;
+    bool compressed = cctx && log_codec_encode(cctx, snap->data, snap->len, packed);
+    ZSTD_freeCCtx(cctx);
+    return compressed ? packed : snap;
+}
+
+static void publish_snapshot(struct jetstream *js, const struct bytes *image, uint64_t position)
+{
+    struct bytes packed = {0};
+    const struct bytes *snap = stored_snapshot(js, image, &packed);
+    publish_chunks(js, snap, position);
+    bytes_free(&packed);
 }
 
 static void *publisher_main(void *arg)

@@ -463,6 +463,8 @@ class TestSnapshots(SnapshotTest):
             a.call("queue.put", ["rq", i, 0])
         w = self.client(self.fe[1])
         self.assertEqual(w.call("queue.get", ["rq", 0]), 0)  # a lease, held across snapshots
+        big = "GET /api/v1/items HTTP/1.1 200 512\n" * 4000  # stored compressed
+        a.call("buf.set", ["b", "big", big])
         for i in range(3 * self.EVERY):
             b.call("buf.incr", ["b", "n", 1])
         # The log keeps no more than what came since the last snapshot.
@@ -476,6 +478,8 @@ class TestSnapshots(SnapshotTest):
         self.assertGreater(int(m.group(1)), 0)
         cc = self.client(c)
         self.assertEqual(cc.call("buf.get", ["b", "n"]), 3 * self.EVERY)
+        self.assertEqual(cc.call("buf.get", ["b", "big"]), big)
+        self.assertLess(NATS.stream_info(self.stream + "_SNAP")["state"]["bytes"], len(big) // 4)
         st = cc.call("queue.stat", ["rq"])
         self.assertEqual((st["size"], st["unfinished"]), (9, 10))
         self.assertEqual(cc.call("queue.stat", ["q"])["getters"], 2)
