@@ -112,17 +112,6 @@ static void adopt_front(struct itemq *q, void *chunk, size_t size, const uint8_t
         q->tail = h;
 }
 
-typedef bool store_fn(struct itemq *q, const uint8_t *entry, size_t size);
-
-static bool push_copy(struct itemq *q, const uint8_t *item, size_t len, store_fn *store)
-{
-    if (!store(q, item, len))
-        return false;
-    q->count++;
-    q->bytes += len;
-    return true;
-}
-
 static void make_ref_entry(uint8_t entry[REF_ENTRY_SIZE], struct block *b, const uint8_t *item,
                            size_t len)
 {
@@ -131,33 +120,35 @@ static void make_ref_entry(uint8_t entry[REF_ENTRY_SIZE], struct block *b, const
     memcpy(entry + 1, &ref, sizeof ref);
 }
 
-static void count_ref(struct itemq *q, struct block *b, size_t len)
+static void count_copy(struct itemq *q, size_t len)
 {
-    block_ref(b);
-    q->refs++;
     q->count++;
     q->bytes += len;
 }
 
-static bool push_ref(struct itemq *q, struct block *b, const uint8_t *item, size_t len,
-                     store_fn *store)
+static void count_ref(struct itemq *q, struct block *b, size_t len)
 {
-    uint8_t entry[REF_ENTRY_SIZE];
-    make_ref_entry(entry, b, item, len);
-    if (!store(q, entry, sizeof entry))
-        return false;
-    count_ref(q, b, len);
-    return true;
+    block_ref(b);
+    q->refs++;
+    count_copy(q, len);
 }
 
 bool itemq_push_back(struct itemq *q, const uint8_t *item, size_t len)
 {
-    return push_copy(q, item, len, store_back);
+    if (!store_back(q, item, len))
+        return false;
+    count_copy(q, len);
+    return true;
 }
 
 bool itemq_push_back_ref(struct itemq *q, struct block *b, const uint8_t *item, size_t len)
 {
-    return push_ref(q, b, item, len, store_back);
+    uint8_t entry[REF_ENTRY_SIZE];
+    make_ref_entry(entry, b, item, len);
+    if (!store_back(q, entry, sizeof entry))
+        return false;
+    count_ref(q, b, len);
+    return true;
 }
 
 bool itemq_return_front(struct itemq *q, struct block *b, const uint8_t *item, size_t len,
@@ -174,12 +165,10 @@ bool itemq_return_front(struct itemq *q, struct block *b, const uint8_t *item, s
     bool taken = !store_front(q, entry, esize);
     if (taken)
         adopt_front(q, chunk, size, entry, esize);
-    if (b) {
+    if (b)
         count_ref(q, b, len);
-    } else {
-        q->count++;
-        q->bytes += len;
-    }
+    else
+        count_copy(q, len);
     return taken;
 }
 
