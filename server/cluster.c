@@ -340,17 +340,29 @@ static void end_sessions_of(struct cluster *cl, uint64_t id, double time, bool s
 /* Declared dead by the log: this front end's connections end, and it
  * joins again under a new id (the log decides, so no two front ends ever
  * act for one id). */
+/* This front end's id is over: what it had still to append under it goes,
+ * and it serves nobody until it joins again. */
+static void drop_own_id(struct cluster *cl)
+{
+    cl->id = 0;
+    cl->heartbeat_queued = false;
+    cl->batch.len = 0;
+    server_cluster_left(cl->srv);
+}
+
+static void join_again_unless_leaving(struct cluster *cl)
+{
+    if (!cl->leaving)
+        send_join(cl);
+}
+
 static void rejoin(struct cluster *cl)
 {
     log_err("cluster: the log says this front end (%" PRIu64 ") is dead; its clients are "
             "disconnected and it joins again",
             cl->id);
-    cl->id = 0;
-    cl->heartbeat_queued = false;
-    server_cluster_left(cl->srv);
-    cl->batch.len = 0;
-    if (!cl->leaving)
-        send_join(cl);
+    drop_own_id(cl);
+    join_again_unless_leaving(cl);
 }
 
 static void free_member(struct cluster *cl, struct member *m)
@@ -634,13 +646,9 @@ static void reload_from_snapshot(struct cluster *cl, uint64_t seq)
             "snapshot); every client is disconnected and this front end starts again from "
             "that snapshot",
             cl->applied + 1, seq - 1);
-    cl->id = 0; /* every session of the snapshot is another front end's now */
-    server_accepting(srv, false);
+    drop_own_id(cl); /* every session of the snapshot is another front end's now */
     drop_replicas_and_members(cl);
     server_drop_clients(srv);
-    cl->batch.len = 0;
-    cl->message_start = 0;
-    cl->heartbeat_queued = cl->heartbeat_sending = false;
     cl->applied = 0;
     if (!state_empty_objects(&srv->state) || !load_snapshot(cl, err, sizeof err) ||
         cl->applied + 1 < seq) {
@@ -651,8 +659,7 @@ static void reload_from_snapshot(struct cluster *cl, uint64_t seq)
     }
     if (live_member(cl, old_id))
         append(cl, CIN_DEAD, old_id, srv->now, old_id, NULL, 0);
-    if (!cl->leaving)
-        send_join(cl);
+    join_again_unless_leaving(cl);
 }
 
 static void apply_message(void *ctx, uint64_t seq, const uint8_t *data, size_t len)

@@ -26,7 +26,7 @@
 #define LOG_CODEC_MIN_BYTES 512
 
 /* The message in out, compressed, when that is smaller by an eighth or
- * more; false (out unchanged) when it stays as it is. */
+ * more; false when it stays as it is (out is then scratch). */
 bool log_codec_encode(ZSTD_CCtx *cctx, const uint8_t *msg, size_t len, struct bytes *out);
 
 enum log_codec_result {
